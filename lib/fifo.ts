@@ -1,0 +1,175 @@
+/**
+ * The FIFO input: a named pipe on the server's machine that takes instruction
+ * lines, so a shell script can publish with `echo "news = hi" > sse.fifo`.
+ *
+ * The pipe is opened read-only and reopened each time every writer has closed
+ * it. That way a last line written without a line break (`printf`) is still
+ * handled when its writer closes, and a writer that comes while the pipe is
+ * being reopened just waits in `open()`; nothing written is lost.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Dispatcher } from "./dispatch.ts";
+import { errorMessage, ExitCode, StartupError } from "./errors.ts";
+import { readInstructions } from "./line_input.ts";
+
+const logger = getLogger(["sse-server", "fifo"]);
+
+/** Settings of a {@linkcode FifoInput}. */
+export interface FifoOptions {
+  readonly path: string;
+  readonly maxLineLength: number;
+  /** Permissions of a FIFO this server creates. */
+  readonly mode: number;
+}
+
+/**
+ * Reads instructions from a FIFO until closed. A FIFO it created is removed
+ * on close; one that already existed is left alone.
+ */
+export class FifoInput implements AsyncDisposable {
+  readonly path: string;
+  readonly #created: boolean;
+  readonly #dispatcher: Dispatcher;
+  readonly #maxLineLength: number;
+  readonly #reading: Promise<void>;
+  #file: Deno.FsFile | null = null;
+  #opening = false;
+  #closed = false;
+
+  private constructor(
+    options: FifoOptions,
+    created: boolean,
+    dispatcher: Dispatcher,
+  ) {
+    this.path = options.path;
+    this.#created = created;
+    this.#dispatcher = dispatcher;
+    this.#maxLineLength = options.maxLineLength;
+    this.#reading = this.#readLoop();
+  }
+
+  /**
+   * Creates the FIFO if `path` does not exist and starts reading it. Throws
+   * {@linkcode StartupError} (exit 73) when the path exists but is not a FIFO
+   * (it is never replaced) or cannot be created.
+   */
+  static async open(
+    options: FifoOptions,
+    dispatcher: Dispatcher,
+  ): Promise<FifoInput> {
+    const { path } = options;
+    let created = false;
+    try {
+      const info = await Deno.stat(path);
+      if (!info.isFifo) {
+        throw new StartupError(
+          `${path} exists and is not a FIFO; it is left untouched (remove it or choose another path)`,
+          ExitCode.cantCreate,
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        if (error instanceof StartupError) throw error;
+        throw new StartupError(
+          `cannot use FIFO ${path}: ${errorMessage(error)}`,
+          ExitCode.cantCreate,
+          { cause: error },
+        );
+      }
+      await makeFifo(path, options.mode);
+      created = true;
+    }
+    return new FifoInput(options, created, dispatcher);
+  }
+
+  /** Stops reading, and removes the FIFO if this server created it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#opening) {
+      // A read-only open() waits for a writer; be that writer so it returns.
+      try {
+        (await Deno.open(this.path, { write: true })).close();
+      } catch {
+        // The pipe is gone; the open has failed by itself.
+      }
+    }
+    try {
+      this.#file?.close();
+    } catch {
+      // Closed already at end of input.
+    }
+    await this.#reading;
+    if (this.#created) {
+      await Deno.remove(this.path).catch((error) =>
+        logger.warn("cannot remove FIFO {path}: {error}", {
+          path: this.path,
+          error: errorMessage(error),
+        })
+      );
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #readLoop(): Promise<void> {
+    const source = { kind: "fifo", name: this.path } as const;
+    while (!this.#closed) {
+      try {
+        this.#opening = true;
+        const file = await Deno.open(this.path, { read: true });
+        this.#opening = false;
+        if (this.#closed) {
+          file.close();
+          return;
+        }
+        this.#file = file;
+        await readInstructions(file.readable, {
+          source,
+          dispatcher: this.#dispatcher,
+          maxLineLength: this.#maxLineLength,
+        });
+      } catch (error) {
+        if (this.#closed) return;
+        logger.error("FIFO {path}: {error}", {
+          path: this.path,
+          error: errorMessage(error),
+        });
+        // Do not spin on a pipe that keeps failing (e.g. removed under us).
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      } finally {
+        this.#opening = false;
+        this.#file = null;
+      }
+    }
+  }
+}
+
+async function makeFifo(path: string, mode: number): Promise<void> {
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("mkfifo", {
+      args: ["-m", mode.toString(8), "--", path],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new StartupError(
+      `cannot create FIFO ${path}: mkfifo: ${errorMessage(error)}`,
+      ExitCode.cantCreate,
+      { cause: error },
+    );
+  }
+  if (!output.success) {
+    const reason = new TextDecoder().decode(output.stderr).trim();
+    throw new StartupError(
+      `cannot create FIFO ${path}: ${reason}`,
+      ExitCode.cantCreate,
+    );
+  }
+}

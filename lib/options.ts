@@ -1,0 +1,295 @@
+/**
+ * The command line and the config file, with the original's options and
+ * exit codes, parsed by `node:util`'s `parseArgs`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { errorMessage, ExitCode, StartupError } from "./errors.ts";
+
+/** Everything the options decide, with defaults filled in. */
+export interface Options {
+  readonly help: boolean;
+  readonly nodaemon: boolean;
+  /** URL path prefix, starting with `/`. */
+  readonly urlPath: string;
+  readonly port: number;
+  readonly bind: string;
+  readonly logFile?: string;
+  readonly cert?: string;
+  readonly privKey?: string;
+  readonly fifo?: string;
+  readonly controlPort?: number;
+  readonly user?: string;
+  readonly allowCommands: boolean;
+  /** Longest instruction line and request URL, in characters. */
+  readonly maxLine: number;
+  /** Most bytes queued for one client before it is dropped. */
+  readonly maxClientBuffer: number;
+  /** Seconds without traffic before a keep-alive comment. */
+  readonly keepAlive: number;
+}
+
+/** Defaults of the options that have one. */
+export const DEFAULTS = {
+  urlPath: "/",
+  port: 8080,
+  bind: "0.0.0.0",
+  maxLine: 65536,
+  maxClientBuffer: 1048576,
+  keepAlive: 15,
+} as const;
+
+const SPEC = {
+  help: { type: "boolean", short: "h" },
+  nodaemon: { type: "boolean", short: "n" },
+  urlpath: { type: "string", short: "u" },
+  url: { type: "string" },
+  port: { type: "string", short: "p" },
+  logfile: { type: "string", short: "l" },
+  cert: { type: "string", short: "c" },
+  privkey: { type: "string", short: "k" },
+  fifo: { type: "string", short: "F" },
+  controlport: { type: "string", short: "P" },
+  user: { type: "string", short: "U" },
+  config: { type: "string", short: "C" },
+  allowcommands: { type: "boolean", short: "a" },
+  bind: { type: "string" },
+  "max-line": { type: "string" },
+  "max-client-buffer": { type: "string" },
+  keepalive: { type: "string" },
+} as const;
+
+type Parsed = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>["values"];
+
+/** The `--help` text. */
+export const USAGE = `Usage: sse-server [options]
+
+Server-Sent Events hub: web clients subscribe to channels by URL path;
+events are published by HTTP query, on the control port or through a FIFO.
+
+  -h, --help                 print this help and exit
+  -n, --nodaemon             stay in the foreground; log to stdout unless -l
+  -u, --urlpath, --url PATH  URL path prefix, must start with / (default /)
+  -p, --port PORT            HTTP port for web clients (default 8080; 0: any)
+  -l, --logfile FILE         append the log to FILE
+  -c, --cert FILE            TLS certificate (PEM); needs -k
+  -k, --privkey FILE         TLS private key (PEM); needs -c
+  -F, --fifo FILE            read instructions from FILE, a FIFO (created if missing)
+  -P, --controlport PORT     read instructions on this TCP port (TLS with -c/-k)
+  -U, --user USER            run as USER (after reading config and certificate)
+  -C, --config FILE          read options from FILE, one per line; # comments;
+                             the command line wins
+  -a, --allowcommands        accept status/halt on the control port and HTTP
+      --bind ADDRESS         listen on this address only (default 0.0.0.0: all)
+      --max-line N           longest instruction line or request URL, in
+                             characters (default 65536 = 64 KiB); longer ones
+                             are refused and logged
+      --max-client-buffer N  bytes queued for one client before it is
+                             dropped as a slow consumer (default 1048576)
+      --keepalive SECONDS    keep-alive comment after this much silence
+                             (default 15)
+
+Instruction lines (FIFO and control port):
+  channel/type = data        publish an event of that type
+  channel = data             publish an event of type "message"
+  status | halt              log the clients | stop the server
+
+Exit status: 0 after halt, 64 usage error, 65 bad config file, 66 file not
+readable, 67 unknown user, 69 TLS set-up failed, 73 cannot listen or create.
+`;
+
+/**
+ * Parses command-line arguments, reading the config file named by `-C`
+ * first. Throws {@linkcode StartupError}: exit 64 for a bad argument, 65 for
+ * bad config-file content, 66 for a config file that cannot be read.
+ *
+ * @example
+ * ```ts
+ * const options = await parseOptions(["-n", "-p", "9000", "-F", "sse.fifo"]);
+ * options.port; // 9000
+ * ```
+ */
+export async function parseOptions(args: readonly string[]): Promise<Options> {
+  const cli = parseLine(args, ExitCode.usage, "");
+  if (cli.help) return resolve({ help: true });
+  let merged: Parsed = cli;
+  if (cli.config !== undefined) {
+    const fromFile = await readConfigFile(cli.config);
+    // Command line wins: its values are laid over the file's.
+    merged = { ...fromFile, ...definedOnly(cli) };
+  }
+  return resolve(merged);
+}
+
+function parseLine(
+  args: readonly string[],
+  exitCode: ExitCode,
+  where: string,
+): Parsed {
+  try {
+    return parseArgs({
+      args: [...args],
+      options: SPEC,
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    throw new StartupError(`${where}${errorMessage(error)}`, exitCode, {
+      cause: error,
+    });
+  }
+}
+
+async function readConfigFile(path: string): Promise<Parsed> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new StartupError(
+      `cannot read config file ${path}: ${errorMessage(error)}`,
+      ExitCode.noInput,
+      { cause: error },
+    );
+  }
+  let values: Parsed = {};
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const where = `${path}:${i + 1}: `;
+    if (!line.startsWith("-")) {
+      throw new StartupError(
+        `${where}expected an option such as "--port 8080", got ${
+          JSON.stringify(line)
+        }`,
+        ExitCode.dataErr,
+      );
+    }
+    // The value is the rest of the line, so file names may hold spaces.
+    const match = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
+    const tokens = match[2] === undefined ? [match[1]] : [match[1], match[2]];
+    const parsed = parseLine(tokens, ExitCode.dataErr, where);
+    if (parsed.config !== undefined) {
+      throw new StartupError(
+        `${where}-C cannot be used in a config file`,
+        ExitCode.dataErr,
+      );
+    }
+    try {
+      // Check the line's value alone; --cert/--privkey pairing is checked
+      // once the command line is merged in.
+      resolve({ ...parsed, cert: undefined, privkey: undefined });
+    } catch (error) {
+      throw new StartupError(
+        `${where}${errorMessage(error)}`,
+        ExitCode.dataErr,
+      );
+    }
+    values = { ...values, ...definedOnly(parsed) };
+  }
+  return values;
+}
+
+function definedOnly(values: Parsed): Parsed {
+  return Object.fromEntries(
+    Object.entries(values).filter(([, v]) => v !== undefined),
+  ) as Parsed;
+}
+
+function resolve(values: Parsed): Options {
+  const urlPath = values.urlpath ?? values.url ?? DEFAULTS.urlPath;
+  if (!urlPath.startsWith("/")) {
+    throw usage(
+      `--urlpath must start with '/', got ${JSON.stringify(urlPath)}`,
+    );
+  }
+  if ((values.cert === undefined) !== (values.privkey === undefined)) {
+    throw usage(
+      values.cert === undefined
+        ? "--privkey needs --cert (-c) as well"
+        : "--cert needs --privkey (-k) as well",
+    );
+  }
+  const bind = values.bind ?? DEFAULTS.bind;
+  if (bind === "") throw usage("--bind needs an address");
+  return {
+    help: values.help ?? false,
+    nodaemon: values.nodaemon ?? false,
+    urlPath,
+    port: integer("--port", values.port, DEFAULTS.port, 0, 65535),
+    bind,
+    logFile: values.logfile,
+    cert: values.cert,
+    privKey: values.privkey,
+    fifo: values.fifo,
+    controlPort: values.controlport === undefined
+      ? undefined
+      : integer("--controlport", values.controlport, 0, 0, 65535),
+    user: values.user,
+    allowCommands: values.allowcommands ?? false,
+    maxLine: integer(
+      "--max-line",
+      values["max-line"],
+      DEFAULTS.maxLine,
+      16,
+      1 << 24,
+    ),
+    maxClientBuffer: integer(
+      "--max-client-buffer",
+      values["max-client-buffer"],
+      DEFAULTS.maxClientBuffer,
+      1024,
+      1 << 30,
+    ),
+    keepAlive: number(
+      "--keepalive",
+      values.keepalive,
+      DEFAULTS.keepAlive,
+      0.01,
+      86400,
+    ),
+  };
+}
+
+function integer(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw usage(
+      `${name} must be a whole number from ${min} to ${max}, got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return Number(raw);
+}
+
+function number(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || value < min || value > max) {
+    throw usage(
+      `${name} must be a number from ${min} to ${max}, got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return value;
+}
+
+function usage(message: string): StartupError {
+  return new StartupError(message, ExitCode.usage);
+}

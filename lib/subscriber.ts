@@ -1,0 +1,204 @@
+/**
+ * A subscriber: one open event stream and its bounded outgoing queue.
+ *
+ * The hub appends already-encoded bytes with {@linkcode Subscriber.enqueue};
+ * the transport (an HTTP response body) drains them with
+ * {@linkcode Subscriber.next}, which hands over everything queued since the
+ * last call as one chunk, so a burst of events costs one write.
+ *
+ * @module
+ */
+
+/** Why a subscriber's stream ended. */
+export type CloseReason =
+  | "client disconnected"
+  | "slow consumer"
+  | "server halting";
+
+/** What the hub knows about a subscriber, for `status` and logs. */
+export interface SubscriberInfo {
+  readonly id: number;
+  readonly remoteAddr: string;
+  /** Channels subscribed to; empty means every channel. */
+  readonly channels: readonly string[];
+  readonly connectedAt: Date;
+  readonly eventsQueued: number;
+  readonly bytesQueued: number;
+}
+
+/** Called once when a subscriber ends, whatever the reason. */
+export type CloseListener = (
+  subscriber: Subscriber,
+  reason: CloseReason,
+) => void;
+
+/**
+ * One client's stream. Owned by the hub; the transport only reads from it and
+ * reports a disconnect with {@linkcode Subscriber.close}.
+ */
+export class Subscriber {
+  readonly id: number;
+  readonly remoteAddr: string;
+  readonly channels: readonly string[];
+  readonly connectedAt: Date = new Date();
+  /** Hub-private mark used to deliver an event once to a multi-channel subscriber. */
+  mark = 0;
+  /** Time (ms since epoch) of the last enqueue, for keep-alives. */
+  lastActivity: number = Date.now();
+  eventsQueued = 0;
+  bytesQueued = 0;
+
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #maxQueuedBytes: number;
+  #wake: (() => void) | null = null;
+  #state: "open" | "ending" | "closed" = "open";
+  #closeReason: CloseReason | null = null;
+  #onClose: CloseListener;
+
+  constructor(
+    id: number,
+    remoteAddr: string,
+    channels: readonly string[],
+    maxQueuedBytes: number,
+    onClose: CloseListener,
+  ) {
+    this.id = id;
+    this.remoteAddr = remoteAddr;
+    this.channels = channels;
+    this.#maxQueuedBytes = maxQueuedBytes;
+    this.#onClose = onClose;
+  }
+
+  /** True until the stream ends or starts ending. */
+  get open(): boolean {
+    return this.#state === "open";
+  }
+
+  /** Bytes waiting to be written to the client. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Why the stream ended, once it has. */
+  get closeReason(): CloseReason | null {
+    return this.#closeReason;
+  }
+
+  /**
+   * Queues encoded bytes holding `events` events (0 for a keep-alive) for the
+   * client. Returns false when the subscriber is
+   * gone or has just been dropped for having more than its limit queued.
+   */
+  enqueue(bytes: Uint8Array, events: number, now: number): boolean {
+    if (this.#state !== "open") return false;
+    if (this.#queuedBytes + bytes.length > this.#maxQueuedBytes) {
+      this.close("slow consumer");
+      return false;
+    }
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    this.bytesQueued += bytes.length;
+    this.eventsQueued += events;
+    this.lastActivity = now;
+    const wake = this.#wake;
+    if (wake) {
+      this.#wake = null;
+      wake();
+    }
+    return true;
+  }
+
+  /**
+   * Waits for queued bytes and returns all of them as one chunk, or `null`
+   * when the stream is over (after a graceful end, once the queue is drained).
+   */
+  async next(): Promise<Uint8Array | null> {
+    while (this.#queue.length === 0) {
+      if (this.#state !== "open") return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    if (this.#state === "closed") return null;
+    const queue = this.#queue;
+    this.#queue = [];
+    const total = this.#queuedBytes;
+    this.#queuedBytes = 0;
+    if (queue.length === 1) return queue[0];
+    const chunk = new Uint8Array(total);
+    let offset = 0;
+    for (const part of queue) {
+      chunk.set(part, offset);
+      offset += part.length;
+    }
+    return chunk;
+  }
+
+  /**
+   * Ends the stream. `server halting` lets the queue drain first; any other
+   * reason drops it. Safe to call more than once: only the first call counts.
+   */
+  close(reason: CloseReason): void {
+    if (this.#closeReason !== null) return;
+    this.#closeReason = reason;
+    if (reason === "server halting") {
+      this.#state = "ending";
+    } else {
+      this.#state = "closed";
+      this.#queue = [];
+      this.#queuedBytes = 0;
+    }
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+    this.#onClose(this, reason);
+  }
+
+  /**
+   * Ends the stream at once, dropping what is queued: for a graceful close
+   * that did not finish in time.
+   */
+  abort(): void {
+    this.close("server halting");
+    this.#state = "closed";
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /**
+   * The stream of bytes for an HTTP response body. It pulls from the queue
+   * only when the connection can take more, so a client that stops reading
+   * makes the queue grow until the limit, never the server's buffers. An
+   * subscriber that is dropped or aborted errors its body, which makes the server drop the
+   * connection instead of waiting on a client that does not read.
+   */
+  readable(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const chunk = await this.next();
+        if (chunk !== null) {
+          controller.enqueue(chunk);
+        } else if (this.#state === "ending") {
+          controller.close();
+        } else {
+          controller.error(new Error(this.#closeReason ?? "closed"));
+        }
+      },
+      cancel: () => this.close("client disconnected"),
+    }, { highWaterMark: 0 });
+  }
+
+  /** A snapshot for status reports. */
+  info(): SubscriberInfo {
+    return {
+      id: this.id,
+      remoteAddr: this.remoteAddr,
+      channels: this.channels,
+      connectedAt: this.connectedAt,
+      eventsQueued: this.eventsQueued,
+      bytesQueued: this.bytesQueued,
+    };
+  }
+}

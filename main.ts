@@ -1,0 +1,139 @@
+/**
+ * sse-server: a Server-Sent Events hub, drop-in compatible with the C
+ * SSE-Server. This entry point only wires the command line to `lib/`:
+ * parse options, re-execute detached or as another user when asked, start
+ * the server, turn signals into `halt`, and exit with the right status.
+ *
+ * @module
+ */
+
+import {
+  type ChildPayload,
+  readPayload,
+  REEXEC_ENV,
+  runChild,
+  type SelfCommand,
+} from "./lib/daemon.ts";
+import { errorMessage, ExitCode, StartupError } from "./lib/errors.ts";
+import { setupLogging } from "./lib/log.ts";
+import { type Options, parseOptions, USAGE } from "./lib/options.ts";
+import { SseServer } from "./lib/server.ts";
+import { readTlsFiles } from "./lib/tls.ts";
+import { lookupUser } from "./lib/user.ts";
+
+const encoder = new TextEncoder();
+
+async function main(args: string[]): Promise<number> {
+  if (Deno.env.get(REEXEC_ENV) === "1") {
+    const payload = await readPayload(Deno.stdin.readable);
+    return await serve(payload);
+  }
+  const options = await parseOptions(args);
+  if (options.help) {
+    await Deno.stdout.write(encoder.encode(USAGE));
+    return ExitCode.ok;
+  }
+  const tls = options.cert !== undefined && options.privKey !== undefined
+    ? await readTlsFiles(options.cert, options.privKey)
+    : undefined;
+  const account = options.user === undefined
+    ? undefined
+    : await lookupUser(options.user);
+  const payload: ChildPayload = {
+    options,
+    tls,
+    detached: !options.nodaemon,
+  };
+  if (!payload.detached && account === undefined) return await serve(payload);
+  const outcome = await runChild(selfCommand(), payload, account);
+  if (outcome.kind === "ready") {
+    await Deno.stdout.write(
+      encoder.encode(
+        `sse-server: running in the background, pid ${outcome.pid}\n`,
+      ),
+    );
+    return ExitCode.ok;
+  }
+  if (outcome.message) {
+    await Deno.stderr.write(encoder.encode(`sse-server: ${outcome.message}\n`));
+  }
+  return outcome.code;
+}
+
+/** Runs the server in this process until it halts. */
+async function serve(payload: ChildPayload): Promise<number> {
+  const { options, tls, detached } = payload;
+  try {
+    await using _logging = await setupLogging({
+      stdout: options.nodaemon && !detached && options.logFile === undefined,
+      file: options.logFile,
+    });
+    await using server = await SseServer.start(serverConfig(options, tls));
+    const halt = () => void server.halt();
+    Deno.addSignalListener("SIGTERM", halt);
+    Deno.addSignalListener("SIGINT", halt);
+    if (detached) {
+      await Deno.stdout.write(encoder.encode(`ready ${Deno.pid}\n`));
+      Deno.stdout.close();
+    }
+    await server.finished;
+    Deno.removeSignalListener("SIGTERM", halt);
+    Deno.removeSignalListener("SIGINT", halt);
+    return ExitCode.ok;
+  } catch (error) {
+    if (!detached) throw error;
+    const code = error instanceof StartupError
+      ? error.exitCode
+      : ExitCode.software;
+    await Deno.stdout.write(
+      encoder.encode(`error ${code} ${errorMessage(error)}\n`),
+    );
+    return code;
+  }
+}
+
+function serverConfig(options: Options, tls: ChildPayload["tls"]) {
+  return {
+    urlPath: options.urlPath,
+    port: options.port,
+    bind: options.bind,
+    tls,
+    fifo: options.fifo,
+    controlPort: options.controlPort,
+    allowCommands: options.allowCommands,
+    maxLine: options.maxLine,
+    maxClientBuffer: options.maxClientBuffer,
+    keepAliveMs: options.keepAlive * 1000,
+  };
+}
+
+/** How to start this program again, compiled or run by `deno run`. */
+function selfCommand(): SelfCommand {
+  if (Deno.build.standalone) return { command: Deno.execPath(), args: [] };
+  return {
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "--quiet",
+      "--permission-set",
+      "--config",
+      new URL("./deno.json", import.meta.url).pathname,
+      new URL(import.meta.url).pathname,
+    ],
+  };
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    await Deno.stderr.write(encoder.encode(`sse-server: ${error.message}\n`));
+    if (error.exitCode === ExitCode.usage) {
+      await Deno.stderr.write(encoder.encode("Try 'sse-server --help'.\n"));
+    }
+    code = error.exitCode;
+  }
+  Deno.exit(code);
+}
