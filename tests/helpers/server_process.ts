@@ -1,0 +1,200 @@
+/**
+ * Starts the real program (`main.ts`) as a subprocess on free loopback
+ * ports, for integration tests. The server is asked for port 0 and the test
+ * reads the ports it actually got from its log, so tests never race for a
+ * port.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../../", import.meta.url);
+const MAIN = new URL("main.ts", ROOT).pathname;
+const CONFIG = new URL("deno.json", ROOT).pathname;
+
+/** The command that runs the program, as `deno task start` does. */
+export function programCommand(args: readonly string[]): [string, string[]] {
+  return [Deno.execPath(), [
+    "run",
+    "-q",
+    "-P",
+    "--config",
+    CONFIG,
+    MAIN,
+    ...args,
+  ]];
+}
+
+/** A server started by {@linkcode startServer}. */
+export interface RunningServer extends AsyncDisposable {
+  readonly process: Deno.ChildProcess;
+  /** `http://127.0.0.1:PORT` (or https with TLS). */
+  readonly baseUrl: string;
+  readonly httpPort: number;
+  readonly controlPort?: number;
+  /** Everything the server wrote to stdout so far. */
+  output(): string;
+  /** Everything the server wrote to stderr so far. */
+  errors(): string;
+  /** Waits until the output matches `pattern` (searching from `from`). */
+  waitForOutput(
+    pattern: RegExp,
+    timeoutMs?: number,
+    from?: number,
+  ): Promise<RegExpExecArray>;
+  /** Sends SIGTERM (if still running) and returns the exit code. */
+  stop(): Promise<number>;
+  /** Resolves with the exit code when the process ends by itself. */
+  readonly exited: Promise<number>;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartOptions {
+  /** Use https in `baseUrl`. */
+  readonly tls?: boolean;
+  /** Expect a control port in the output. */
+  readonly control?: boolean;
+  /** Don't add `-n --bind 127.0.0.1 -p 0`. */
+  readonly raw?: boolean;
+  readonly cwd?: string;
+}
+
+/**
+ * Starts the server with `args` plus `-n --bind 127.0.0.1 -p 0` and waits
+ * until it listens.
+ */
+export async function startServer(
+  args: readonly string[],
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const fullArgs = options.raw
+    ? [...args]
+    : ["-n", "--bind", "127.0.0.1", "-p", "0", ...args];
+  const [command, cmdArgs] = programCommand(fullArgs);
+  const process = new Deno.Command(command, {
+    args: cmdArgs,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: options.cwd,
+  }).spawn();
+  let out = "";
+  let err = "";
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const w of waiters) w();
+  };
+  const pump = async (
+    stream: ReadableStream<Uint8Array>,
+    append: (s: string) => void,
+  ) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      append(chunk);
+      notify();
+    }
+  };
+  const pumps = Promise.all([
+    pump(process.stdout, (s) => out += s),
+    pump(process.stderr, (s) => err += s),
+  ]);
+  const exited = (async () => {
+    const status = await process.status;
+    await pumps;
+    notify();
+    return status.code;
+  })();
+  let done = false;
+  exited.then(() => done = true);
+
+  const waitForOutput = async (
+    pattern: RegExp,
+    timeoutMs = 10_000,
+    from = 0,
+  ): Promise<RegExpExecArray> => {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const match = pattern.exec(out.slice(from));
+      if (match) return match;
+      if (done) {
+        throw new Error(
+          `server exited before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `timed out waiting for ${pattern}\nstdout:\n${out}\nstderr:\n${err}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, left);
+        function finish() {
+          clearTimeout(timer);
+          waiters.delete(finish);
+          resolve();
+        }
+        waiters.add(finish);
+      });
+    }
+  };
+
+  const stop = async () => {
+    if (!done) {
+      try {
+        process.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }
+    return await exited;
+  };
+
+  let httpPort = 0;
+  let controlPort: number | undefined;
+  try {
+    const http = await waitForOutput(/listening for https? on [^ ]*:(\d+)/);
+    httpPort = Number(http[1]);
+    if (options.control) {
+      const control = await waitForOutput(/control port.* on [^ ]*:(\d+)/);
+      controlPort = Number(control[1]);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    process,
+    baseUrl: `${options.tls ? "https" : "http"}://127.0.0.1:${httpPort}`,
+    httpPort,
+    controlPort,
+    output: () => out,
+    errors: () => err,
+    waitForOutput,
+    stop,
+    exited,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+}
+
+/** Runs the program to completion (for option errors, --help). */
+export async function runProgram(
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [command, cmdArgs] = programCommand(args);
+  const output = await new Deno.Command(command, {
+    args: cmdArgs,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: options.cwd,
+    signal: AbortSignal.timeout(options.timeoutMs ?? 20_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

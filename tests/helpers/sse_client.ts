@@ -1,0 +1,128 @@
+/**
+ * A small streaming SSE client for tests: reads a `text/event-stream`
+ * response as it arrives and parses it into events the way `EventSource`
+ * does, keeping the raw text too so tests can check the exact bytes.
+ *
+ * @module
+ */
+
+/** One parsed event. */
+export interface ReceivedEvent {
+  readonly type: string;
+  readonly data: string;
+  readonly id?: string;
+}
+
+/** An open subscription. */
+export interface SseConnection extends AsyncDisposable {
+  readonly response: Response;
+  /** Waits for the next event (comments are skipped). */
+  nextEvent(timeoutMs?: number): Promise<ReceivedEvent>;
+  /** Everything received so far, unparsed. */
+  raw(): string;
+  /** Waits until the raw text matches. */
+  waitForRaw(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Resolves when the server ends the stream. */
+  readonly ended: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens `url` and starts reading its event stream. */
+export async function connect(
+  url: string,
+  init: RequestInit & { client?: Deno.HttpClient } = {},
+): Promise<SseConnection> {
+  const response = await fetch(url, init);
+  if (!response.body) throw new Error("response has no body");
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let raw = "";
+  let parsePos = 0;
+  const events: ReceivedEvent[] = [];
+  const waiters = new Set<() => void>();
+  let finished = false;
+  const notify = () => {
+    for (const w of waiters) w();
+  };
+  const parse = () => {
+    // Events end at a blank line; parse every complete one.
+    while (true) {
+      const end = raw.indexOf("\n\n", parsePos);
+      if (end < 0) return;
+      const block = raw.slice(parsePos, end);
+      parsePos = end + 2;
+      let type = "message";
+      let id: string | undefined;
+      const data: string[] = [];
+      for (const line of block.split("\n")) {
+        if (line === "" || line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "event") type = value;
+        else if (field === "data") data.push(value);
+        else if (field === "id") id = value;
+      }
+      if (data.length > 0) events.push({ type, data: data.join("\n"), id });
+    }
+  };
+  const ended = (async () => {
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        raw += value;
+        parse();
+        notify();
+      }
+    } catch {
+      // Cancelled by close(), or the connection was cut.
+    } finally {
+      finished = true;
+      notify();
+    }
+  })();
+  const waitFor = async (
+    ready: () => boolean,
+    what: string,
+    timeoutMs: number,
+  ) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!ready()) {
+      if (finished) {
+        throw new Error(`stream ended while waiting for ${what}; got:\n${raw}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${what}; got:\n${raw}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, left);
+        function finish() {
+          clearTimeout(timer);
+          waiters.delete(finish);
+          resolve();
+        }
+        waiters.add(finish);
+      });
+    }
+  };
+  const close = async () => {
+    await reader.cancel().catch(() => {});
+    await ended;
+  };
+  return {
+    response,
+    async nextEvent(timeoutMs = 5000) {
+      await waitFor(() => events.length > 0, "an event", timeoutMs);
+      return events.shift()!;
+    },
+    raw: () => raw,
+    async waitForRaw(pattern, timeoutMs = 5000) {
+      await waitFor(() => pattern.test(raw), String(pattern), timeoutMs);
+    },
+    ended,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
