@@ -93,7 +93,16 @@ export async function runChild(
 }
 
 async function awaitReport(child: Deno.ChildProcess): Promise<ChildOutcome> {
-  const report = (await new Response(child.stdout).text()).trim();
+  // Only the first line counts: the child's stdout may stay open after it.
+  let report = "";
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  while (!report.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    report += value;
+  }
+  await reader.cancel();
+  report = report.trim();
   const ready = /^ready (\d+)$/.exec(report);
   if (ready) {
     child.unref();

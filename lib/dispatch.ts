@@ -25,8 +25,9 @@ export interface Dispatcher {
     source: Source,
   ): PublishResult;
   /**
-   * Throws `InstructionError` when the command is unknown or not allowed
-   * from this source; lets an input refuse a request before acting on it.
+   * Throws `InstructionError` when the command is unknown, and its subclass
+   * `CommandRefusedError` when it is not allowed from this source; lets an
+   * input refuse a request before acting on it.
    */
   checkCommand(command: string, source: Source): void;
   /** Runs a command, after the same checks as `checkCommand`. */

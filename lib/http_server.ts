@@ -6,9 +6,13 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Dispatcher, Source } from "./dispatch.ts";
+import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
 import type { Hub } from "./hub.ts";
-import { InstructionError, validateName } from "./instruction.ts";
+import {
+  CommandRefusedError,
+  InstructionError,
+  validateName,
+} from "./instruction.ts";
 import { parseQuery } from "./query.ts";
 import type { SseEvent } from "./sse_format.ts";
 
@@ -114,8 +118,8 @@ export function createHttpHandler(
       }
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;
-      logger.warn("{addr}: bad publish query: {problem}", {
-        addr: source.name,
+      logger.warn("{source}: bad publish query: {problem}", {
+        source: describeSource(source),
         problem: error.message,
       });
       return text(400, `${error.message}; nothing was published`);
@@ -127,7 +131,14 @@ export function createHttpHandler(
         dispatcher.checkCommand(command, source);
       } catch (error) {
         if (!(error instanceof InstructionError)) throw error;
-        return text(403, `${error.message}; nothing was published`);
+        logger.warn("{source}: {problem}", {
+          source: describeSource(source),
+          problem: error.message,
+        });
+        return text(
+          error instanceof CommandRefusedError ? 403 : 400,
+          `${error.message}; nothing was published`,
+        );
       }
     }
     const result = dispatcher.publish(channels, events, source);

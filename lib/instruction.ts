@@ -31,6 +31,11 @@ export class InstructionError extends Error {
   override name = "InstructionError";
 }
 
+/** A valid command that this source may not give (no `--allowcommands`). */
+export class CommandRefusedError extends InstructionError {
+  override name = "CommandRefusedError";
+}
+
 // Channel names and event types are single words: no white space or control
 // characters (they would be trimmed or break the line syntax), no `/` (it
 // separates channel from type) and no `=` (it separates the data).

@@ -12,7 +12,11 @@ import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import { FifoInput } from "./fifo.ts";
 import { createHttpHandler } from "./http_server.ts";
 import { describe, Hub, type PublishResult } from "./hub.ts";
-import { COMMANDS, InstructionError } from "./instruction.ts";
+import {
+  CommandRefusedError,
+  COMMANDS,
+  InstructionError,
+} from "./instruction.ts";
 import type { SseEvent } from "./sse_format.ts";
 import type { TlsFiles } from "./tls.ts";
 
@@ -162,11 +166,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       );
     }
     if (source.kind !== "fifo" && !this.#config.allowCommands) {
-      logger.warn("{source}: command {command} refused (no --allowcommands)", {
-        source: describeSource(source),
-        command,
-      });
-      throw new InstructionError(
+      throw new CommandRefusedError(
         `command "${command}" refused: commands are accepted on the FIFO only, unless the server runs with --allowcommands (-a)`,
       );
     }
@@ -254,6 +254,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   #logStart(): void {
     const c = this.#config;
     const scheme = c.tls ? "https" : "http";
+    logger.info("sse-server started, pid {pid}", { pid: Deno.pid });
     logger.info("listening for {scheme} on {host}:{port}, URL path {path}", {
       scheme,
       host: this.httpAddr.hostname,

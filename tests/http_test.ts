@@ -113,7 +113,7 @@ Deno.test("HTTP: commands in a query are refused with 403 without -a, and nothin
   const res = await fetch(`${server.baseUrl}/c?message=before&halt`);
   assert.equal(res.status, 403);
   assert.match(await res.text(), /refused.*--allowcommands/);
-  await server.waitForOutput(/command halt refused/);
+  await server.waitForOutput(/http 127\.0\.0\.1:\d+: command "halt" refused/);
   // Still running, and the event of the refused request was not sent.
   await (await fetch(`${server.baseUrl}/c?message=after`)).text();
   assert.equal((await sub.nextEvent()).data, "after");

@@ -56,6 +56,8 @@ export interface StartOptions {
   /** Don't add `-n --bind 127.0.0.1 -p 0`. */
   readonly raw?: boolean;
   readonly cwd?: string;
+  /** Extra environment variables. */
+  readonly env?: Record<string, string>;
 }
 
 /**
@@ -76,6 +78,7 @@ export async function startServer(
     stdout: "piped",
     stderr: "piped",
     cwd: options.cwd,
+    env: options.env,
   }).spawn();
   let out = "";
   let err = "";
@@ -180,7 +183,8 @@ export async function startServer(
 /** Runs the program to completion (for option errors, --help). */
 export async function runProgram(
   args: readonly string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } =
+    {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [command, cmdArgs] = programCommand(args);
   const output = await new Deno.Command(command, {
@@ -189,6 +193,7 @@ export async function runProgram(
     stdout: "piped",
     stderr: "piped",
     cwd: options.cwd,
+    env: options.env,
     signal: AbortSignal.timeout(options.timeoutMs ?? 20_000),
   }).output();
   const decoder = new TextDecoder();
