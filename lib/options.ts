@@ -240,7 +240,7 @@ function resolve(values: Parsed): Options {
       "--max-client-buffer",
       values["max-client-buffer"],
       DEFAULTS.maxClientBuffer,
-      1024,
+      65536,
       1 << 30,
     ),
     keepAlive: number(

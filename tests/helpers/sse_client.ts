@@ -126,3 +126,8 @@ export async function connect(
     [Symbol.asyncDispose]: close,
   };
 }
+
+/** The end of a long text, for error messages. */
+function tail(text: string): string {
+  return text.length > 600 ? `…${text.slice(-600)}` : text;
+}
