@@ -31,6 +31,9 @@ export class LineSplitStream extends TransformStream<string, LineItem> {
     let pending = "";
     // Length of the over-long line being skipped, or -1 when not skipping.
     let skipped = -1;
+    // A CR that ended the previous chunk: held back until the next chunk
+    // shows whether it starts a CRLF, so it never counts towards the limit.
+    let heldCR = false;
     const emitLine = (
       text: string,
       controller: TransformStreamDefaultController<LineItem>,
@@ -44,6 +47,10 @@ export class LineSplitStream extends TransformStream<string, LineItem> {
     };
     super({
       transform(chunk, controller) {
+        if (heldCR) {
+          chunk = "\r" + chunk;
+          heldCR = false;
+        }
         let start = 0;
         for (
           let nl = chunk.indexOf("\n");
@@ -59,7 +66,11 @@ export class LineSplitStream extends TransformStream<string, LineItem> {
           emitLine(line, controller);
           start = nl + 1;
         }
-        const rest = chunk.slice(start);
+        let rest = chunk.slice(start);
+        if (rest.endsWith("\r")) {
+          heldCR = true;
+          rest = rest.slice(0, -1);
+        }
         if (skipped >= 0) {
           skipped += rest.length;
         } else if (pending.length + rest.length > maxLength) {
@@ -70,6 +81,7 @@ export class LineSplitStream extends TransformStream<string, LineItem> {
         }
       },
       flush(controller) {
+        // A CR still held back ends the last line, like a line break.
         if (pending !== "" || skipped >= 0) emitLine(pending, controller);
         pending = "";
       },

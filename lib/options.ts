@@ -87,7 +87,8 @@ events are published by HTTP query, on the control port or through a FIFO.
                              characters (default 65536 = 64 KiB); longer ones
                              are refused and logged
       --max-client-buffer N  bytes queued for one client before it is
-                             dropped as a slow consumer (default 1048576)
+                             dropped as a slow consumer (default 1048576 =
+                             1 MiB, at least 65536)
       --keepalive SECONDS    keep-alive comment after this much silence
                              (default 15)
 
