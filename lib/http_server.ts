@@ -93,11 +93,10 @@ export function createHttpHandler(
       return publish(channels, query, { kind: "http", name: remoteAddr });
     }
     const subscriber = hub.subscribe(channels, remoteAddr);
-    request.signal.addEventListener(
-      "abort",
-      () => subscriber.close("client disconnected"),
-      { once: true },
-    );
+    // Settles when the stream is over; rejects when the client went away.
+    // Either way the subscriber is done (a no-op if it already closed).
+    const done = () => subscriber.close("client disconnected");
+    info.completed.then(done, done);
     return new Response(subscriber.readable(), { headers: STREAM_HEADERS });
   };
 

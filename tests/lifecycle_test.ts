@@ -223,6 +223,12 @@ Deno.test({
     await new Deno.Command("cp", { args: ["-r", `${denoDir}/npm`, cache] })
       .output();
     await new Deno.Command("chmod", { args: ["-R", "a+rwX", cache] }).output();
+    // And the deno executable, which may sit under root's home (npx).
+    const deno = `${dir}/deno`;
+    await Deno.link(Deno.execPath(), deno).catch(() =>
+      Deno.copyFile(Deno.execPath(), deno)
+    );
+    await Deno.chmod(deno, 0o755);
     // Config and key readable by root only: the dropped process never reads them.
     const config = `${dir}/root-only.conf`;
     await Deno.writeTextFile(config, `--cert ${FIXTURES}cert.pem\n`);
@@ -234,7 +240,7 @@ Deno.test({
     try {
       await using server = await startServer(
         ["-C", config, "-k", key, "-U", "nobody", "-F", fifo],
-        { tls: true, env: { DENO_DIR: cache } },
+        { tls: true, env: { DENO_DIR: cache }, deno },
       );
       const pid = Number((await server.waitForOutput(/started, pid (\d+)/))[1]);
       const status = await Deno.readTextFile(`/proc/${pid}/status`);

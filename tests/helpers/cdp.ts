@@ -354,6 +354,8 @@ export interface Browser extends AsyncDisposable {
    * helper processes to go and removes its profile directory. Idempotent.
    */
   close(): Promise<void>;
+  /** How closing went (empty until closed), for logs. */
+  closeReport(): string;
 }
 
 /**
@@ -416,9 +418,11 @@ export async function launchChromium(
     "--disable-component-update",
     "--disable-sync",
     "--disable-extensions",
-    // Otherwise two crashpad handlers are started that double-fork away
-    // from the browser, outside of its process tree.
-    "--disable-crashpad-for-testing",
+    // Not --disable-crashpad-for-testing: with it, Debian's Chromium 156
+    // kills its network service ("FD ownership violation") and every
+    // navigation fails with ERR_ABORTED. The crashpad handlers it starts
+    // instead detach from the browser, but their command line names the
+    // profile (through HOME below), so close() finds and awaits them.
     "--hide-scrollbars",
     "--window-size=800,600",
     `--user-data-dir=${profileDir}`,
@@ -482,8 +486,12 @@ export async function launchChromium(
 
   let cdp: CdpConnection | undefined;
   let closing: Promise<void> | undefined;
+  let closeReport = "";
   const close = () => {
     closing ??= (async () => {
+      const t0 = performance.now();
+      const ms = () => `${Math.round(performance.now() - t0)} ms`;
+      const steps: string[] = [];
       await cdp?.close(2000);
       if (!exited) {
         try {
@@ -492,23 +500,33 @@ export async function launchChromium(
           // Gone already.
         }
       }
-      if (!await within(status, 5000)) {
+      if (await within(status, 5000)) {
+        steps.push(`exited ${ms()} after SIGTERM`);
+      } else {
         try {
           child.kill("SIGKILL");
         } catch {
           // Gone already.
         }
         await status;
+        steps.push(`ignored SIGTERM, killed with SIGKILL after ${ms()}`);
       }
-      // The browser's helpers (zygotes, renderers, GPU and network
+      // The browser's helpers (zygotes, renderers, GPU, network and crashpad
       // processes) exit once the browser has gone; wait for them, since they
       // use the profile directory and hold our stderr pipe.
-      await waitForProcessesUsing(profileDir, 5000);
+      const killed = await waitForProcessesUsing(profileDir, 5000);
+      steps.push(
+        killed.length === 0
+          ? `helpers gone after ${ms()}`
+          : `killed lingering helpers ${killed.join(", ")} after ${ms()}`,
+      );
       if (!await within(pump, 2000)) {
         await stderrReader.cancel().catch(() => {});
         await pump;
+        steps.push("stderr still open: cancelled");
       }
       await Deno.remove(profileDir, { recursive: true }).catch(() => {});
+      closeReport = steps.join("; ");
     })();
     return closing;
   };
@@ -541,6 +559,7 @@ export async function launchChromium(
       version: product,
       cdp: connection,
       stderr: () => stderrText,
+      closeReport: () => closeReport,
       newPage: (width, height) => CdpPage.open(connection, width, height),
       close,
       [Symbol.asyncDispose]: close,
@@ -591,16 +610,17 @@ async function processesUsing(text: string): Promise<number[]> {
 /**
  * Waits until no process mentions `profileDir` (the unique temporary profile
  * of one browser) any more. Helpers that are still there after `timeoutMs`
- * were started by our browser for this profile only; they are killed by PID.
+ * were started by our browser for this profile only; they are killed by PID,
+ * and returned.
  */
 async function waitForProcessesUsing(
   profileDir: string,
   timeoutMs: number,
-): Promise<void> {
+): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
     const pids = await processesUsing(profileDir);
-    if (pids.length === 0) return;
+    if (pids.length === 0) return [];
     if (Date.now() > deadline) {
       for (const pid of pids) {
         try {
@@ -609,7 +629,7 @@ async function waitForProcessesUsing(
           // Gone meanwhile.
         }
       }
-      return;
+      return pids;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -12,16 +12,11 @@ const MAIN = new URL("main.ts", ROOT).pathname;
 const CONFIG = new URL("deno.json", ROOT).pathname;
 
 /** The command that runs the program, as `deno task start` does. */
-export function programCommand(args: readonly string[]): [string, string[]] {
-  return [Deno.execPath(), [
-    "run",
-    "-q",
-    "-P",
-    "--config",
-    CONFIG,
-    MAIN,
-    ...args,
-  ]];
+export function programCommand(
+  args: readonly string[],
+  deno = Deno.execPath(),
+): [string, string[]] {
+  return [deno, ["run", "-q", "-P", "--config", CONFIG, MAIN, ...args]];
 }
 
 /** A server started by {@linkcode startServer}. */
@@ -58,6 +53,8 @@ export interface StartOptions {
   readonly cwd?: string;
   /** Extra environment variables. */
   readonly env?: Record<string, string>;
+  /** The deno executable to run the program with (default: this one). */
+  readonly deno?: string;
 }
 
 /**
@@ -71,7 +68,7 @@ export async function startServer(
   const fullArgs = options.raw
     ? [...args]
     : ["-n", "--bind", "127.0.0.1", "-p", "0", ...args];
-  const [command, cmdArgs] = programCommand(fullArgs);
+  const [command, cmdArgs] = programCommand(fullArgs, options.deno);
   const process = new Deno.Command(command, {
     args: cmdArgs,
     stdin: "null",

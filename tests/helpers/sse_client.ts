@@ -90,11 +90,13 @@ export async function connect(
     const deadline = Date.now() + timeoutMs;
     while (!ready()) {
       if (finished) {
-        throw new Error(`stream ended while waiting for ${what}; got:\n${raw}`);
+        throw new Error(
+          `stream ended while waiting for ${what}; got:\n${tail(raw)}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new Error(`timed out waiting for ${what}; got:\n${raw}`);
+        throw new Error(`timed out waiting for ${what}; got:\n${tail(raw)}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(finish, left);
