@@ -7,6 +7,8 @@
  * @module
  */
 
+import { Condition } from "./condition.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
 const CONFIG = new URL("deno.json", ROOT).pathname;
@@ -79,10 +81,8 @@ export async function startServer(
   }).spawn();
   let out = "";
   let err = "";
-  const waiters = new Set<() => void>();
-  const notify = () => {
-    for (const w of waiters) w();
-  };
+  const changed = new Condition();
+  const notify = () => changed.notify();
   const pump = async (
     stream: ReadableStream<Uint8Array>,
     append: (s: string) => void,
@@ -96,46 +96,33 @@ export async function startServer(
     pump(process.stdout, (s) => out += s),
     pump(process.stderr, (s) => err += s),
   ]);
+  let done = false;
   const exited = (async () => {
     const status = await process.status;
     await pumps;
+    done = true;
     notify();
     return status.code;
   })();
-  let done = false;
-  exited.then(() => done = true);
 
-  const waitForOutput = async (
+  const waitForOutput = (
     pattern: RegExp,
     timeoutMs = 10_000,
     from = 0,
-  ): Promise<RegExpExecArray> => {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const match = pattern.exec(out.slice(from));
-      if (match) return match;
-      if (done) {
-        throw new Error(
-          `server exited before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`,
-        );
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(
+  ): Promise<RegExpExecArray> =>
+    changed.wait(() => pattern.exec(out.slice(from)) ?? undefined, {
+      timeoutMs,
+      fail: () =>
+        done
+          ? new Error(
+            `server exited before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`,
+          )
+          : undefined,
+      timeout: () =>
+        new Error(
           `timed out waiting for ${pattern}\nstdout:\n${out}\nstderr:\n${err}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, left);
-        function finish() {
-          clearTimeout(timer);
-          waiters.delete(finish);
-          resolve();
-        }
-        waiters.add(finish);
-      });
-    }
-  };
+        ),
+    });
 
   const stop = async () => {
     if (!done) {

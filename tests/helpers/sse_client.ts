@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Condition } from "./condition.ts";
+
 /** One parsed event. */
 export interface ReceivedEvent {
   readonly type: string;
@@ -38,11 +40,9 @@ export async function connect(
   let raw = "";
   let parsePos = 0;
   const events: ReceivedEvent[] = [];
-  const waiters = new Set<() => void>();
+  const changed = new Condition();
   let finished = false;
-  const notify = () => {
-    for (const w of waiters) w();
-  };
+  const notify = () => changed.notify();
   const parse = () => {
     // Events end at a blank line; parse every complete one.
     while (true) {
@@ -82,33 +82,18 @@ export async function connect(
       notify();
     }
   })();
-  const waitFor = async (
-    ready: () => boolean,
-    what: string,
-    timeoutMs: number,
-  ) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!ready()) {
-      if (finished) {
-        throw new Error(
-          `stream ended while waiting for ${what}; got:\n${tail(raw)}`,
-        );
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(`timed out waiting for ${what}; got:\n${tail(raw)}`);
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, left);
-        function finish() {
-          clearTimeout(timer);
-          waiters.delete(finish);
-          resolve();
-        }
-        waiters.add(finish);
-      });
-    }
-  };
+  const waitFor = (ready: () => boolean, what: string, timeoutMs: number) =>
+    changed.wait(() => ready() || undefined, {
+      timeoutMs,
+      fail: () =>
+        finished
+          ? new Error(
+            `stream ended while waiting for ${what}; got:\n${tail(raw)}`,
+          )
+          : undefined,
+      timeout: () =>
+        new Error(`timed out waiting for ${what}; got:\n${tail(raw)}`),
+    });
   const close = async () => {
     await reader.cancel().catch(() => {});
     await ended;

@@ -1,0 +1,50 @@
+/**
+ * Waiting for a condition that changes when data arrives, without polling
+ * and without blind sleeps: producers call `notify()`, waiters re-check.
+ *
+ * @module
+ */
+
+/** Wakes waiters whenever something they may be waiting for has changed. */
+export class Condition {
+  #waiters = new Set<() => void>();
+
+  /** Something changed: every waiter checks its condition again. */
+  notify(): void {
+    for (const wake of this.#waiters) wake();
+  }
+
+  /**
+   * Resolves with `check()`'s first non-undefined result. Throws the error
+   * `fail()` returns (when it returns one), or `timeout()`'s error after
+   * `timeoutMs`.
+   */
+  async wait<T>(
+    check: () => T | undefined,
+    options: {
+      timeoutMs: number;
+      fail?: () => Error | undefined;
+      timeout: () => Error;
+    },
+  ): Promise<T> {
+    const deadline = Date.now() + options.timeoutMs;
+    while (true) {
+      const value = check();
+      if (value !== undefined) return value;
+      const failure = options.fail?.();
+      if (failure) throw failure;
+      const left = deadline - Date.now();
+      if (left <= 0) throw options.timeout();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(wake, left);
+        const waiters = this.#waiters;
+        function wake() {
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve();
+        }
+        waiters.add(wake);
+      });
+    }
+  }
+}
