@@ -17,7 +17,7 @@ import {
 import { errorMessage, ExitCode, StartupError } from "./lib/errors.ts";
 import { setupLogging } from "./lib/log.ts";
 import { type Options, parseOptions, USAGE } from "./lib/options.ts";
-import { SseServer } from "./lib/server.ts";
+import { type ServerConfig, SseServer } from "./lib/server.ts";
 import { readTlsFiles } from "./lib/tls.ts";
 import { lookupUser } from "./lib/user.ts";
 
@@ -92,7 +92,10 @@ async function serve(payload: ChildPayload): Promise<number> {
   }
 }
 
-function serverConfig(options: Options, tls: ChildPayload["tls"]) {
+function serverConfig(
+  options: Options,
+  tls: ChildPayload["tls"],
+): ServerConfig {
   return {
     urlPath: options.urlPath,
     port: options.port,
@@ -104,6 +107,11 @@ function serverConfig(options: Options, tls: ChildPayload["tls"]) {
     maxLine: options.maxLine,
     maxClientBuffer: options.maxClientBuffer,
     keepAliveMs: options.keepAlive * 1000,
+    history: options.history,
+    historyAgeMs: options.historyAge * 1000,
+    retryMs: options.retry,
+    maxBody: options.maxBody,
+    getPublish: options.getPublish,
   };
 }
 

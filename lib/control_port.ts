@@ -10,7 +10,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Dispatcher } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
-import { readInstructions } from "./line_input.ts";
+import { type LineLimits, readInstructions } from "./line_input.ts";
 import type { TlsFiles } from "./tls.ts";
 
 const logger = getLogger(["sse-server", "control"]);
@@ -23,7 +23,7 @@ export interface ControlPortOptions {
   readonly port: number;
   /** Present: speak TLS with this certificate. */
   readonly tls?: TlsFiles;
-  readonly maxLineLength: number;
+  readonly limits: LineLimits;
 }
 
 /**
@@ -35,18 +35,18 @@ export class ControlPort implements AsyncDisposable {
   readonly #connections = new Map<Deno.Conn, string>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #dispatcher: Dispatcher;
-  readonly #maxLineLength: number;
+  readonly #limits: LineLimits;
   readonly #accepting: Promise<void>;
   #closed = false;
 
   private constructor(
     listener: Deno.Listener,
     dispatcher: Dispatcher,
-    maxLineLength: number,
+    limits: LineLimits,
   ) {
     this.#listener = listener;
     this.#dispatcher = dispatcher;
-    this.#maxLineLength = maxLineLength;
+    this.#limits = limits;
     this.#accepting = this.#accept();
   }
 
@@ -75,7 +75,7 @@ export class ControlPort implements AsyncDisposable {
         { cause: error },
       );
     }
-    return new ControlPort(listener, dispatcher, options.maxLineLength);
+    return new ControlPort(listener, dispatcher, options.limits);
   }
 
   /** The address actually bound. */
@@ -128,7 +128,7 @@ export class ControlPort implements AsyncDisposable {
       await readInstructions(conn.readable, {
         source: { kind: "control", name },
         dispatcher: this.#dispatcher,
-        maxLineLength: this.#maxLineLength,
+        ...this.#limits,
         reply: async (text) => {
           await conn.write(encoder.encode(text));
         },

@@ -13,14 +13,14 @@
 import { getLogger } from "@logtape/logtape";
 import type { Dispatcher } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
-import { readInstructions } from "./line_input.ts";
+import { type LineLimits, readInstructions } from "./line_input.ts";
 
 const logger = getLogger(["sse-server", "fifo"]);
 
 /** Settings of a {@linkcode FifoInput}. */
 export interface FifoOptions {
   readonly path: string;
-  readonly maxLineLength: number;
+  readonly limits: LineLimits;
   /** Permissions of a FIFO this server creates. */
   readonly mode: number;
 }
@@ -33,7 +33,7 @@ export class FifoInput implements AsyncDisposable {
   readonly path: string;
   readonly #created: boolean;
   readonly #dispatcher: Dispatcher;
-  readonly #maxLineLength: number;
+  readonly #limits: LineLimits;
   readonly #reading: Promise<void>;
   #file: Deno.FsFile | null = null;
   #opening = false;
@@ -47,7 +47,7 @@ export class FifoInput implements AsyncDisposable {
     this.path = options.path;
     this.#created = created;
     this.#dispatcher = dispatcher;
-    this.#maxLineLength = options.maxLineLength;
+    this.#limits = options.limits;
     this.#reading = this.#readLoop();
   }
 
@@ -132,7 +132,7 @@ export class FifoInput implements AsyncDisposable {
         await readInstructions(file.readable, {
           source,
           dispatcher: this.#dispatcher,
-          maxLineLength: this.#maxLineLength,
+          ...this.#limits,
         });
       } catch (error) {
         if (this.#closed) return;

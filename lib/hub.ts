@@ -25,7 +25,14 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { formatEvent, KEEP_ALIVE, type SseEvent } from "./sse_format.ts";
+import { concatBytes } from "./bytes.ts";
+import { History, type HistoryOptions, NO_CHANNEL } from "./history.ts";
+import {
+  encodeEvent,
+  encodeRetry,
+  KEEP_ALIVE,
+  type SseEvent,
+} from "./sse_format.ts";
 import { type CloseReason, Subscriber } from "./subscriber.ts";
 
 /** Settings of a {@linkcode Hub}. */
@@ -34,6 +41,8 @@ export interface HubOptions {
   readonly maxQueuedBytes: number;
   /** Silence after which a subscriber gets a keep-alive comment. */
   readonly keepAliveMs: number;
+  /** What to keep for replay; by default nothing (and no ids are made). */
+  readonly history?: HistoryOptions;
 }
 
 /** What a publish achieved. */
@@ -42,10 +51,26 @@ export interface PublishResult {
   readonly events: number;
   /** Subscribers that received them. */
   readonly clients: number;
+  /** The id of each event, where it has one. */
+  readonly ids: readonly (string | undefined)[];
 }
 
+/** How a new stream starts. */
+export interface SubscribeOptions {
+  /** The last event the client saw: it is first sent what it missed since. */
+  readonly lastEventId?: string;
+  /** Reconnection delay to announce with a `retry:` field. */
+  readonly retryMs?: number;
+}
+
+/**
+ * The event type that tells a reconnecting client that events it missed are
+ * no longer kept (or its last id is unknown); its data is JSON:
+ * `{"lastEventId": "...", "reason": "expired" | "unknown id"}`.
+ */
+export const GAP_EVENT = "sse-gap";
+
 const logger = getLogger(["sse-server", "hub"]);
-const encoder = new TextEncoder();
 
 /**
  * Owns every channel and subscriber. Create one per server; `close()` ends
@@ -67,13 +92,18 @@ export class Hub implements Disposable {
   #nextSubscriberId = 1;
   #mark = 0;
   #keepAliveTimer: ReturnType<typeof setInterval>;
+  #nextSweep = 0;
   #closed = false;
+  readonly history: History;
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.history = new History(
+      options.history ?? { maxPerChannel: 0, maxAgeMs: 0 },
+    );
     // One timer for all keep-alives; its period bounds how late one can be.
     const tick = Math.max(10, Math.min(1000, options.keepAliveMs / 4));
-    this.#keepAliveTimer = setInterval(() => this.#keepAlive(), tick);
+    this.#keepAliveTimer = setInterval(() => this.#tick(), tick);
   }
 
   /** Number of open streams. */
@@ -90,15 +120,45 @@ export class Hub implements Disposable {
    * Opens a stream for a client on `channels` (empty: every channel). The
    * subscriber leaves the hub by itself when it closes.
    */
-  subscribe(channels: readonly string[], remoteAddr: string): Subscriber {
+  subscribe(
+    channels: readonly string[],
+    remoteAddr: string,
+    options: SubscribeOptions = {},
+  ): Subscriber {
     if (this.#closed) throw new Error("the hub is closed");
     const unique = [...new Set(channels)];
+    // What the stream starts with. Collected and queued in the same
+    // synchronous step as the registration below, so no event can fall
+    // between the replay and the live events, or come twice.
+    const start: Uint8Array[] = [];
+    if (options.retryMs !== undefined) start.push(encodeRetry(options.retryMs));
+    const firstEvent = start.length;
+    if (options.lastEventId !== undefined && this.history.enabled) {
+      const replay = this.history.replay(unique, options.lastEventId);
+      if (replay.gap) {
+        start.push(encodeEvent({
+          type: GAP_EVENT,
+          data: JSON.stringify({
+            lastEventId: options.lastEventId,
+            reason: replay.gap,
+          }),
+        }));
+      }
+      for (const entry of replay.entries) start.push(entry.bytes);
+    }
+    let startBytes = 0;
+    for (const bytes of start) startBytes += bytes.length;
     const subscriber = new Subscriber(
       this.#nextSubscriberId++,
       remoteAddr,
       unique,
-      this.#options.maxQueuedBytes,
+      // The replay comes on top of the limit: it is bounded by the history.
+      this.#options.maxQueuedBytes + startBytes,
       (sub, reason) => this.#remove(sub, reason),
+    );
+    const now = Date.now();
+    start.forEach((bytes, i) =>
+      subscriber.enqueue(bytes, i < firstEvent ? 0 : 1, now)
     );
     this.#subscribers.add(subscriber);
     if (unique.length === 0) {
@@ -127,13 +187,23 @@ export class Hub implements Disposable {
     events: readonly SseEvent[],
   ): PublishResult {
     if (events.length === 0 || this.#closed) {
-      return { events: 0, clients: 0 };
+      return { events: 0, clients: 0, ids: [] };
     }
-    let text = "";
-    for (const event of events) text += formatEvent(event);
-    const bytes = encoder.encode(text);
-    const mark = ++this.#mark;
     const now = Date.now();
+    const history = this.history;
+    const ids: (string | undefined)[] = [];
+    const encoded: Uint8Array[] = [];
+    const kept = channels.length === 0 ? [NO_CHANNEL] : channels;
+    for (const event of events) {
+      const seq = history.nextSeq();
+      const id = event.id ?? (history.enabled ? history.idFor(seq) : undefined);
+      const bytes = encodeEvent(id === event.id ? event : { ...event, id });
+      if (id !== undefined) history.record(kept, { seq, id, bytes, time: now });
+      ids.push(id);
+      encoded.push(bytes);
+    }
+    const bytes = encoded.length === 1 ? encoded[0] : concatBytes(encoded);
+    const mark = ++this.#mark;
     const count = events.length;
     let clients = 0;
     for (const sub of this.#allChannels) {
@@ -149,7 +219,7 @@ export class Hub implements Disposable {
         if (sub.enqueue(bytes, count, now)) clients++;
       }
     }
-    return { events: count, clients };
+    return { events: count, clients, ids };
   }
 
   /** Ends every stream (queued events are still written) and stops the timer. */
@@ -164,11 +234,16 @@ export class Hub implements Disposable {
     this.close();
   }
 
-  #keepAlive(): void {
+  #tick(): void {
     const now = Date.now();
     const due = now - this.#options.keepAliveMs;
     for (const sub of this.#subscribers) {
       if (sub.lastActivity <= due) sub.enqueue(KEEP_ALIVE, 0, now);
+    }
+    // Quiet channels' history ages out here, every ten seconds at most.
+    if (now >= this.#nextSweep) {
+      this.#nextSweep = now + 10_000;
+      this.history.expire(now);
     }
   }
 

@@ -12,6 +12,19 @@ export interface PublishInstruction {
   readonly channel: string;
   readonly type: string;
   readonly data: string;
+  /** The event id the publisher chose (JSON lines only). */
+  readonly id?: string;
+}
+
+/**
+ * The header of a multi-line block: the lines that follow, up to a line that
+ * is exactly `terminator`, are the data of one event.
+ */
+export interface BlockInstruction {
+  readonly kind: "block";
+  readonly channel: string;
+  readonly type: string;
+  readonly terminator: string;
 }
 
 /** A command such as `status` or `halt`. */
@@ -21,7 +34,10 @@ export interface CommandInstruction {
 }
 
 /** What one input line or query parameter asks the server to do. */
-export type Instruction = PublishInstruction | CommandInstruction;
+export type Instruction =
+  | PublishInstruction
+  | BlockInstruction
+  | CommandInstruction;
 
 /** The commands the server knows. */
 export const COMMANDS: readonly string[] = ["status", "halt"];
@@ -52,6 +68,23 @@ export function validateName(what: "channel" | "event type", name: string) {
   if (bad) {
     throw new InstructionError(
       `${what} ${JSON.stringify(name)} contains ${describeChar(bad[0])}`,
+    );
+  }
+}
+
+/**
+ * Checks an event id a publisher chose: it is sent as an `id:` field, so a
+ * line break would end it and let the rest forge fields; a NUL makes
+ * browsers ignore it. Empty ids are refused too: `id:` alone resets a
+ * client's last event id.
+ */
+export function validateId(id: string): void {
+  if (id === "") throw new InstructionError("empty event id");
+  if (/[\r\n\0]/.test(id)) {
+    throw new InstructionError(
+      `event id ${
+        JSON.stringify(id.slice(0, 80))
+      } contains a line break or NUL`,
     );
   }
 }
@@ -90,7 +123,15 @@ export function trimAscii(text: string): string {
 export function parseInstructionLine(line: string): Instruction | null {
   const text = trimAscii(line);
   if (text === "") return null;
+  if (text.startsWith("{")) return parseJsonLine(text);
   const eq = text.indexOf("=");
+  const block = eq < 0 ? BLOCK_HEADER.exec(text) : null;
+  if (block) {
+    const [, channel, type = "message", terminator] = block;
+    validateName("channel", channel);
+    validateName("event type", type);
+    return { kind: "block", channel, type, terminator };
+  }
   if (eq < 0) {
     if (/[ \t\v\f]/.test(text)) {
       throw new InstructionError(
@@ -108,4 +149,92 @@ export function parseInstructionLine(line: string): Instruction | null {
   validateName("channel", channel);
   validateName("event type", type);
   return { kind: "publish", channel, type, data };
+}
+
+// `channel/type <<TAG`: a line with no `=` cannot be a publish in the
+// original syntax, so this form changes the meaning of no valid line.
+const BLOCK_HEADER = /^([^\s/]+)(?:\/(\S+))?[ \t]+<<([A-Za-z0-9_.-]+)$/;
+
+const JSON_FIELDS = new Set(["channel", "event", "data", "id"]);
+
+/**
+ * A JSON line: `{"channel": "news", "event": "update", "data": "…", "id": "…"}`.
+ * JSON's string escapes carry line breaks, spaces at either end and any
+ * character; `event` defaults to `message`, `id` is optional, and `data`
+ * that is not a string is sent as its JSON text.
+ */
+function parseJsonLine(text: string): PublishInstruction {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InstructionError(
+      `a line starting with '{' must be a JSON object: ${
+        (error as Error).message
+      }`,
+    );
+  }
+  const event = parseJsonEvent(value, true);
+  return { kind: "publish", ...event, channel: event.channel! };
+}
+
+/** An event read from JSON, before it is given channels. */
+export interface JsonEvent {
+  readonly channel?: string;
+  readonly type: string;
+  readonly data: string;
+  readonly id?: string;
+}
+
+/**
+ * Validates one JSON event object (`{"event","data","id"}`, plus `channel`
+ * where the input names channels this way). Unknown keys are refused, so a
+ * misspelt field is not silently ignored.
+ */
+export function parseJsonEvent(
+  value: unknown,
+  withChannel: boolean,
+): JsonEvent {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InstructionError("an event must be a JSON object");
+  }
+  const fields = value as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!JSON_FIELDS.has(key) || (key === "channel" && !withChannel)) {
+      throw new InstructionError(
+        `unknown field ${JSON.stringify(key)} in a JSON event`,
+      );
+    }
+  }
+  const text = (key: string): string | undefined => {
+    const v = fields[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") {
+      throw new InstructionError(`"${key}" must be a string in a JSON event`);
+    }
+    return v;
+  };
+  const channel = text("channel");
+  if (withChannel) {
+    if (channel === undefined) {
+      throw new InstructionError(`a JSON line needs "channel"`);
+    }
+    validateName("channel", channel);
+  }
+  const type = text("event") ?? "message";
+  validateName("event type", type);
+  if (!("data" in fields)) {
+    throw new InstructionError(`a JSON event needs "data"`);
+  }
+  const data = typeof fields.data === "string"
+    ? fields.data
+    : JSON.stringify(fields.data);
+  const id = text("id");
+  if (id !== undefined) validateId(id);
+  return {
+    ...(channel === undefined ? {} : { channel }),
+    type,
+    data,
+    ...(id === undefined ? {} : { id }),
+  };
 }

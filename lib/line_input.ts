@@ -9,19 +9,38 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
-import { InstructionError, parseInstructionLine } from "./instruction.ts";
+import {
+  type BlockInstruction,
+  InstructionError,
+  parseInstructionLine,
+} from "./instruction.ts";
 import { LineSplitStream } from "./line_reader.ts";
 
 const logger = getLogger(["sse-server", "input"]);
 
-/** How to read one input. */
-export interface LineInputOptions {
-  readonly source: Source;
-  readonly dispatcher: Dispatcher;
+/** The size limits of line input. */
+export interface LineLimits {
   /** Longest line accepted, in characters. */
   readonly maxLineLength: number;
+  /** Most data in one multi-line block, in characters. */
+  readonly maxBlockLength: number;
+}
+
+/** How to read one input. */
+export interface LineInputOptions extends LineLimits {
+  readonly source: Source;
+  readonly dispatcher: Dispatcher;
   /** Sends an error line back to the peer, where the input has one. */
   readonly reply?: (message: string) => Promise<void>;
+}
+
+/** A multi-line block being read: its header and the lines so far. */
+interface OpenBlock {
+  readonly header: BlockInstruction;
+  readonly lines: string[];
+  length: number;
+  /** Set once the block is too long: the rest is skipped to its end. */
+  overflow: boolean;
 }
 
 /**
@@ -32,37 +51,75 @@ export async function readInstructions(
   readable: ReadableStream<Uint8Array>,
   options: LineInputOptions,
 ): Promise<void> {
-  const { source, dispatcher, maxLineLength, reply } = options;
-  const lines = readable
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new LineSplitStream(maxLineLength));
-  for await (const item of lines) {
-    let problem: string;
-    if (item.kind === "too-long") {
-      problem =
-        `line too long (${item.length} characters, limit ${maxLineLength}), ignored`;
-    } else {
-      try {
-        const instruction = parseInstructionLine(item.text);
-        if (instruction === null) continue;
-        if (instruction.kind === "command") {
-          dispatcher.command(instruction.command, source);
-        } else {
-          dispatcher.publish([instruction.channel], [{
-            type: instruction.type,
-            data: instruction.data,
-          }], source);
-        }
-        continue;
-      } catch (error) {
-        if (!(error instanceof InstructionError)) throw error;
-        problem = `${error.message}, line ignored`;
-      }
-    }
+  const { source, dispatcher, maxLineLength, maxBlockLength, reply } = options;
+  const report = async (problem: string) => {
     logger.warn("{source}: {problem}", {
       source: describeSource(source),
       problem,
     });
     await reply?.(`error: ${problem}\n`);
+  };
+  const lines = readable
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new LineSplitStream(maxLineLength));
+  let block: OpenBlock | null = null;
+  for await (const item of lines) {
+    if (block) {
+      // Inside a block lines are data, kept as they are, up to the terminator.
+      if (item.kind === "line" && item.text === block.header.terminator) {
+        const done: OpenBlock = block;
+        block = null;
+        if (done.overflow) {
+          await report(
+            `block too long (more than ${maxBlockLength} characters), ignored`,
+          );
+          continue;
+        }
+        const { channel, type } = done.header;
+        dispatcher.publish(
+          [channel],
+          [{ type, data: done.lines.join("\n") }],
+          source,
+        );
+        continue;
+      }
+      const length = item.kind === "line" ? item.text.length : item.length;
+      block.length += length + 1;
+      if (item.kind === "too-long" || block.length > maxBlockLength) {
+        block.overflow = true;
+        block.lines.length = 0;
+      } else if (!block.overflow) {
+        block.lines.push(item.text);
+      }
+      continue;
+    }
+    if (item.kind === "too-long") {
+      await report(
+        `line too long (${item.length} characters, limit ${maxLineLength}), ignored`,
+      );
+      continue;
+    }
+    try {
+      const instruction = parseInstructionLine(item.text);
+      if (instruction === null) continue;
+      if (instruction.kind === "command") {
+        dispatcher.command(instruction.command, source);
+      } else if (instruction.kind === "block") {
+        block = { header: instruction, lines: [], length: 0, overflow: false };
+      } else {
+        const { channel, type, data, id } = instruction;
+        dispatcher.publish([channel], [
+          id === undefined ? { type, data } : { type, data, id },
+        ], source);
+      }
+    } catch (error) {
+      if (!(error instanceof InstructionError)) throw error;
+      await report(`${error.message}, line ignored`);
+    }
+  }
+  if (block) {
+    await report(
+      `input ended inside a block (no line "${block.header.terminator}"), block ignored`,
+    );
   }
 }

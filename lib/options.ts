@@ -29,6 +29,16 @@ export interface Options {
   readonly maxClientBuffer: number;
   /** Seconds without traffic before a keep-alive comment. */
   readonly keepAlive: number;
+  /** Events kept per channel for replay; 0 turns ids and replay off. */
+  readonly history: number;
+  /** Seconds an event is kept for replay. */
+  readonly historyAge: number;
+  /** Reconnection delay announced to clients (`retry:`), in ms. */
+  readonly retry?: number;
+  /** Largest POST body and FIFO/control-port block, in bytes. */
+  readonly maxBody: number;
+  /** False with `--no-get-publish`. */
+  readonly getPublish: boolean;
 }
 
 /** Defaults of the options that have one. */
@@ -39,6 +49,9 @@ export const DEFAULTS = {
   maxLine: 65536,
   maxClientBuffer: 1048576,
   keepAlive: 15,
+  history: 1000,
+  historyAge: 3600,
+  maxBody: 1048576,
 } as const;
 
 const SPEC = {
@@ -59,6 +72,11 @@ const SPEC = {
   "max-line": { type: "string" },
   "max-client-buffer": { type: "string" },
   keepalive: { type: "string" },
+  history: { type: "string" },
+  "history-age": { type: "string" },
+  retry: { type: "string" },
+  "max-body": { type: "string" },
+  "no-get-publish": { type: "boolean" },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>["values"];
@@ -91,10 +109,21 @@ events are published by HTTP query, on the control port or through a FIFO.
                              1 MiB, at least 65536)
       --keepalive SECONDS    keep-alive comment after this much silence
                              (default 15)
+      --history N            events kept per channel for Last-Event-ID replay
+                             (default 1000); 0: no history and no ids
+      --history-age SECONDS  how long events are kept (default 3600)
+      --retry MS             reconnection delay sent to clients (retry:)
+      --max-body N           largest POST body and multi-line block, in bytes
+                             (default 1048576 = 1 MiB)
+      --no-get-publish       refuse publishing by GET query (use POST)
 
 Instruction lines (FIFO and control port):
   channel/type = data        publish an event of that type
   channel = data             publish an event of type "message"
+  {"channel":"c","event":"t","data":"d","id":"i"}
+                             publish, with JSON escapes and an optional id
+  channel/type <<END         publish the following lines, up to END, as the
+                             data of one event
   status | halt              log the clients | stop the server
 
 Exit status: 0 after halt, 64 usage error, 65 bad config file, 66 file not
@@ -251,6 +280,31 @@ function resolve(values: Parsed): Options {
       0.01,
       86400,
     ),
+    history: integer(
+      "--history",
+      values.history,
+      DEFAULTS.history,
+      0,
+      1_000_000,
+    ),
+    historyAge: number(
+      "--history-age",
+      values["history-age"],
+      DEFAULTS.historyAge,
+      0.01,
+      31_536_000,
+    ),
+    retry: values.retry === undefined
+      ? undefined
+      : integer("--retry", values.retry, 0, 0, 86_400_000),
+    maxBody: integer(
+      "--max-body",
+      values["max-body"],
+      DEFAULTS.maxBody,
+      1024,
+      1 << 30,
+    ),
+    getPublish: !(values["no-get-publish"] ?? false),
   };
 }
 

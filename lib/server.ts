@@ -36,6 +36,15 @@ export interface ServerConfig {
   readonly maxLine: number;
   readonly maxClientBuffer: number;
   readonly keepAliveMs: number;
+  /** Events kept per channel for replay (0: none, and no ids). */
+  readonly history: number;
+  readonly historyAgeMs: number;
+  /** Sent as `retry:` when a stream opens. */
+  readonly retryMs?: number;
+  /** Largest POST body and multi-line block, in bytes. */
+  readonly maxBody: number;
+  /** Accept publishing by GET query (the original's way). */
+  readonly getPublish: boolean;
   /** How long `halt` lets streams drain before cutting them (default 2 s). */
   readonly haltGraceMs?: number;
 }
@@ -84,7 +93,15 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     const hub = new Hub({
       maxQueuedBytes: config.maxClientBuffer,
       keepAliveMs: config.keepAliveMs,
+      history: {
+        maxPerChannel: config.history,
+        maxAgeMs: config.historyAgeMs,
+      },
     });
+    const limits = {
+      maxLineLength: config.maxLine,
+      maxBlockLength: config.maxBody,
+    };
     // The dispatcher is needed by the inputs before the server object
     // exists; it forwards to the server once constructed.
     let server: SseServer | undefined;
@@ -103,14 +120,14 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           hostname: config.bind,
           port: config.controlPort,
           tls: config.tls,
-          maxLineLength: config.maxLine,
+          limits,
         }, dispatcher);
       }
       const fifo = config.fifo === undefined
         ? undefined
         : await FifoInput.open({
           path: config.fifo,
-          maxLineLength: config.maxLine,
+          limits,
           mode: config.fifoMode ?? 0o666,
         }, dispatcher);
       server = new SseServer(config, hub, http, control, fifo);
@@ -281,7 +298,13 @@ function serveHttp(
   dispatcher: Dispatcher,
 ): Deno.HttpServer<Deno.NetAddr> {
   const handler = createHttpHandler(
-    { prefix: config.urlPath, maxUrlLength: config.maxLine },
+    {
+      prefix: config.urlPath,
+      maxUrlLength: config.maxLine,
+      maxBody: config.maxBody,
+      getPublish: config.getPublish,
+      retryMs: config.retryMs,
+    },
     hub,
     dispatcher,
   );

@@ -68,3 +68,8 @@ export function formatEvent(event: SseEvent): string {
   }
   return text + "\n";
 }
+
+/** Encodes the `retry:` field that sets the client's reconnection delay. */
+export function encodeRetry(milliseconds: number): Uint8Array {
+  return encoder.encode(`retry: ${Math.trunc(milliseconds)}\n\n`);
+}

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
+
 /** Why a subscriber's stream ended. */
 export type CloseReason =
   | "client disconnected"
@@ -121,16 +123,8 @@ export class Subscriber {
     if (this.#state === "closed") return null;
     const queue = this.#queue;
     this.#queue = [];
-    const total = this.#queuedBytes;
     this.#queuedBytes = 0;
-    if (queue.length === 1) return queue[0];
-    const chunk = new Uint8Array(total);
-    let offset = 0;
-    for (const part of queue) {
-      chunk.set(part, offset);
-      offset += part.length;
-    }
-    return chunk;
+    return queue.length === 1 ? queue[0] : concatBytes(queue);
   }
 
   /**

@@ -147,6 +147,12 @@ Deno.test("browser: Chromium's EventSource receives published events", async () 
     }[];
   }>("window.sseTest");
   const origin = new URL(server.baseUrl).origin;
+  // Every event carries the server's id, INSTANCE-SEQUENCE, increasing.
+  const ids = state.events.map((e) => e.lastEventId);
+  for (const id of ids) assert.match(id, /^[0-9a-z]+-\d+$/);
+  const seqs = ids.map((id) => Number(id.split("-")[1]));
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+  assert.equal(new Set(ids).size, 3);
   assert.deepEqual(state, {
     opened: 1,
     errors: 0,
@@ -156,21 +162,21 @@ Deno.test("browser: Chromium's EventSource receives published events", async () 
         type: "message",
         data: "hello browser",
         origin,
-        lastEventId: "",
+        lastEventId: ids[0],
       },
       {
         via: "listener",
         type: "custom-type",
         data: "line one\nline two ✓",
         origin,
-        lastEventId: "",
+        lastEventId: ids[1],
       },
       {
         via: "onmessage",
         type: "message",
         data: "first\nsecond\n\nfourth",
         origin,
-        lastEventId: "",
+        lastEventId: ids[2],
       },
     ],
   });

@@ -1,7 +1,7 @@
 // The control port against the real program, over plain TCP.
 import assert from "node:assert/strict";
 import { startServer } from "./helpers/server_process.ts";
-import { connect } from "./helpers/sse_client.ts";
+import { connect, typeAndData } from "./helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
 
@@ -45,11 +45,13 @@ Deno.test("control port: every line of one write is published, in order", async 
   await using ctl = await controller(server.controlPort!);
   await ctl.send("color/q1 = go\ncolor/q2 = end\r\ncolor = plain\n");
   assert.deepEqual(
-    [await sub.nextEvent(), await sub.nextEvent(), await sub.nextEvent()],
+    [await sub.nextEvent(), await sub.nextEvent(), await sub.nextEvent()].map(
+      typeAndData,
+    ),
     [
-      { type: "q1", data: "go", id: undefined },
-      { type: "q2", data: "end", id: undefined },
-      { type: "message", data: "plain", id: undefined },
+      { type: "q1", data: "go" },
+      { type: "q2", data: "end" },
+      { type: "message", data: "plain" },
     ],
   );
 });

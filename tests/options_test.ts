@@ -58,6 +58,11 @@ Deno.test("parseOptions: defaults", async () => {
     maxLine: 65536,
     maxClientBuffer: 1048576,
     keepAlive: 15,
+    history: 1000,
+    historyAge: 3600,
+    retry: undefined,
+    maxBody: 1048576,
+    getPublish: true,
   };
   assert.deepEqual(options, expected);
   assert.equal(DEFAULTS.port, 8080);

@@ -118,7 +118,7 @@ Deno.test("malformed and oversize requests get an error, the server goes on", as
   const event = await sub.nextEvent();
   assert.equal(event.type, "message");
   assert.equal(event.data, "a\nevent: evil");
-  assert.match(sub.raw(), /^data: a\ndata: event: evil\n\n$/);
+  assert.match(sub.raw(), /^id: \S+\ndata: a\ndata: event: evil\n\n$/);
   await (await fetch(`${server.baseUrl}/c?message=alive`)).text();
   assert.equal((await sub.nextEvent()).data, "alive");
 });

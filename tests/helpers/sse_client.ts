@@ -15,6 +15,13 @@ export interface ReceivedEvent {
   readonly id?: string;
 }
 
+/** An event without its id, for tests about type and data only. */
+export function typeAndData(
+  event: ReceivedEvent,
+): { type: string; data: string } {
+  return { type: event.type, data: event.data };
+}
+
 /** An open subscription. */
 export interface SseConnection extends AsyncDisposable {
   readonly response: Response;

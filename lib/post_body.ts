@@ -1,0 +1,176 @@
+/**
+ * POST publishing bodies: reading them within a size limit and turning each
+ * content type into events.
+ *
+ * - `application/x-www-form-urlencoded`: like the GET query, each
+ *   `type=data` is an event and a bare word is a command.
+ * - `text/plain`: the whole body is the data of one event; its type comes
+ *   from `?event=` (default `message`) and its id from `?id=`.
+ * - `application/json`: one event `{"event","data","id"}` or a list of them.
+ *
+ * @module
+ */
+
+import { concatBytes } from "./bytes.ts";
+import {
+  InstructionError,
+  parseJsonEvent,
+  validateId,
+  validateName,
+} from "./instruction.ts";
+import { parseQuery } from "./query.ts";
+import type { SseEvent } from "./sse_format.ts";
+
+/** Query parameters with a meaning of their own; never event types in a GET. */
+export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set([
+  "lastEventId",
+  "access_token",
+  "id",
+]);
+
+/** The body is larger than allowed (HTTP 413). */
+export class BodyTooLargeError extends Error {
+  override name = "BodyTooLargeError";
+}
+
+/** The content type is not one we publish from (HTTP 415). */
+export class UnsupportedMediaTypeError extends Error {
+  override name = "UnsupportedMediaTypeError";
+}
+
+/** Events and commands a request asks for. */
+export interface PublishRequest {
+  readonly events: SseEvent[];
+  readonly commands: string[];
+}
+
+/**
+ * Reads a request body, refusing it with {@linkcode BodyTooLargeError} as soon
+ * as it is known to exceed `maxBytes` (from `Content-Length`, or while
+ * reading): an oversize body is never held whole.
+ */
+export async function readBody(
+  request: Request,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) {
+    await request.body?.cancel();
+    throw new BodyTooLargeError(
+      `body of ${declared} bytes is over the limit of ${maxBytes}`,
+    );
+  }
+  if (!request.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let total = 0; // counted as it comes, so an endless body stops at the limit
+  for await (const part of request.body) {
+    total += part.length;
+    if (total > maxBytes) {
+      throw new BodyTooLargeError(
+        `body is over the limit of ${maxBytes} bytes`,
+      );
+    }
+    parts.push(part);
+  }
+  return concatBytes(parts);
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Turns a body into events and commands. Throws {@linkcode InstructionError}
+ * for a body that does not parse (HTTP 400) and
+ * {@linkcode UnsupportedMediaTypeError} for other content types.
+ */
+export function parsePostBody(
+  contentType: string,
+  body: Uint8Array,
+  query: URLSearchParams,
+): PublishRequest {
+  const mediaType = contentType.split(";")[0].trim().toLowerCase();
+  let text: string;
+  try {
+    text = decoder.decode(body);
+  } catch {
+    throw new InstructionError("the body is not valid UTF-8");
+  }
+  switch (mediaType) {
+    case "application/x-www-form-urlencoded":
+      return fromQuery(text);
+    case "text/plain": {
+      const type = query.get("event") ?? "message";
+      validateName("event type", type);
+      const id = query.get("id") ?? undefined;
+      if (id !== undefined) validateId(id);
+      return {
+        events: [
+          id === undefined ? { type, data: text } : { type, data: text, id },
+        ],
+        commands: [],
+      };
+    }
+    case "application/json":
+      return { events: fromJson(text), commands: [] };
+    default:
+      throw new UnsupportedMediaTypeError(
+        `cannot publish from ${
+          mediaType === "" ? "a body without Content-Type" : mediaType
+        }; use application/json, text/plain or application/x-www-form-urlencoded`,
+      );
+  }
+}
+
+/**
+ * Events and commands of a GET query or form body. Reserved parameters are
+ * left out of the events; `id=` sets the id of the request's only event.
+ */
+export function fromQuery(query: string): PublishRequest {
+  const events: SseEvent[] = [];
+  const commands: string[] = [];
+  let id: string | undefined;
+  for (const item of parseQuery(query)) {
+    if (item.kind === "command") {
+      if (!RESERVED_PARAMETERS.has(item.command)) commands.push(item.command);
+    } else if (item.type === "id") {
+      validateId(item.data);
+      id = item.data;
+    } else if (!RESERVED_PARAMETERS.has(item.type)) {
+      events.push({ type: item.type, data: item.data });
+    }
+  }
+  if (id !== undefined) {
+    if (events.length !== 1) {
+      throw new InstructionError(
+        `id= needs exactly one event, got ${events.length}`,
+      );
+    }
+    events[0] = { ...events[0], id };
+  }
+  return { events, commands };
+}
+
+function fromJson(text: string): SseEvent[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InstructionError(
+      `the body is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) {
+    throw new InstructionError("the JSON list holds no event");
+  }
+  return list.map((item, i) => {
+    try {
+      const { type, data, id } = parseJsonEvent(item, false);
+      return id === undefined ? { type, data } : { type, data, id };
+    } catch (error) {
+      if (!(error instanceof InstructionError) || list.length === 1) {
+        throw error;
+      }
+      throw new InstructionError(`event ${i}: ${error.message}`);
+    }
+  });
+}
