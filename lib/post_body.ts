@@ -138,8 +138,9 @@ export function fromQuery(query: string): PublishRequest {
       events.push({ type: item.type, data: item.data });
     }
   }
-  if (id !== undefined) {
-    if (events.length !== 1) {
+  // Without events the request is a subscription (or commands): no id to set.
+  if (id !== undefined && events.length > 0) {
+    if (events.length > 1) {
       throw new InstructionError(
         `id= needs exactly one event, got ${events.length}`,
       );
