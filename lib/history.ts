@@ -59,11 +59,11 @@ class ChannelLog {
     this.entries.push(entry);
   }
 
-  /** Removes and returns the oldest entry. */
-  shift(): HistoryEntry {
+  /** Removes and returns the oldest entry, dropped at time `now`. */
+  shift(now: number): HistoryEntry {
     const entry = this.entries[this.head++];
     this.droppedSeq = entry.seq;
-    this.droppedAt = Date.now();
+    this.droppedAt = now;
     // Compact once the dead prefix is as long as the live part.
     if (this.head * 2 >= this.entries.length) {
       this.entries = this.entries.slice(this.head);
@@ -141,10 +141,14 @@ export class History {
     const oldest = entry.time - this.#options.maxAgeMs;
     for (const channel of channels) {
       let log = this.#channels.get(channel);
-      if (!log) this.#channels.set(channel, log = new ChannelLog());
+      if (!log) {
+        this.#channels.set(channel, log = new ChannelLog());
+        // This channel may have been forgotten with events a client missed.
+        log.droppedSeq = this.#forgottenSeq;
+      }
       log.push(entry);
-      if (log.size > this.#options.maxPerChannel) this.#drop(log);
-      this.#dropOlder(log, oldest);
+      if (log.size > this.#options.maxPerChannel) this.#drop(log, entry.time);
+      this.#dropOlder(log, oldest, entry.time);
     }
     this.#byId.set(entry.id, { entry, refs: channels.length });
   }
@@ -157,7 +161,7 @@ export class History {
   expire(now: number): void {
     const oldest = now - this.#options.maxAgeMs;
     for (const [channel, log] of this.#channels) {
-      this.#dropOlder(log, oldest);
+      this.#dropOlder(log, oldest, now);
       if (log.size === 0 && log.droppedAt < oldest) {
         this.#forgottenSeq = Math.max(this.#forgottenSeq, log.droppedSeq);
         this.#channels.delete(channel);
@@ -206,18 +210,18 @@ export class History {
     // One of ours whose event is no longer kept: its position is still known.
     const dash = id.lastIndexOf("-");
     if (dash < 0 || id.slice(0, dash) !== this.#instance) return undefined;
-    const seq = Number(id.slice(dash + 1));
-    return Number.isSafeInteger(seq) && seq >= 0 && seq <= this.#seq
-      ? seq
-      : undefined;
+    const digits = id.slice(dash + 1);
+    if (!/^\d{1,15}$/.test(digits)) return undefined;
+    const seq = Number(digits);
+    return seq <= this.#seq ? seq : undefined;
   }
 
-  #dropOlder(log: ChannelLog, oldest: number): void {
-    while (log.size > 0 && log.oldest()!.time < oldest) this.#drop(log);
+  #dropOlder(log: ChannelLog, oldest: number, now: number): void {
+    while (log.size > 0 && log.oldest()!.time < oldest) this.#drop(log, now);
   }
 
-  #drop(log: ChannelLog): void {
-    const entry = log.shift();
+  #drop(log: ChannelLog, now: number): void {
+    const entry = log.shift(now);
     const indexed = this.#byId.get(entry.id);
     if (indexed?.entry === entry && --indexed.refs === 0) {
       this.#byId.delete(entry.id);

@@ -193,7 +193,12 @@ export class Hub implements Disposable {
     const history = this.history;
     const ids: (string | undefined)[] = [];
     const encoded: Uint8Array[] = [];
-    const kept = channels.length === 0 ? [NO_CHANNEL] : channels;
+    // Each channel keeps the event once, however often the request named it.
+    const kept = channels.length === 0
+      ? [NO_CHANNEL]
+      : channels.length === 1
+      ? channels
+      : [...new Set(channels)];
     for (const event of events) {
       const seq = history.nextSeq();
       const id = event.id ?? (history.enabled ? history.idFor(seq) : undefined);

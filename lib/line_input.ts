@@ -84,7 +84,9 @@ export async function readInstructions(
         continue;
       }
       const length = item.kind === "line" ? item.text.length : item.length;
-      block.length += length + 1;
+      // The data is the lines joined by "\n": one separator between two.
+      block.length += (block.lines.length > 0 || block.overflow ? 1 : 0) +
+        length;
       if (item.kind === "too-long" || block.length > maxBlockLength) {
         block.overflow = true;
         block.lines.length = 0;

@@ -113,8 +113,8 @@ events are published by HTTP query, on the control port or through a FIFO.
                              (default 1000); 0: no history and no ids
       --history-age SECONDS  how long events are kept (default 3600)
       --retry MS             reconnection delay sent to clients (retry:)
-      --max-body N           largest POST body and multi-line block, in bytes
-                             (default 1048576 = 1 MiB)
+      --max-body N           largest POST body (bytes) and multi-line block
+                             (characters) (default 1048576 = 1 MiB)
       --no-get-publish       refuse publishing by GET query (use POST)
 
 Instruction lines (FIFO and control port):

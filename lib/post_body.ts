@@ -77,6 +77,26 @@ export async function readBody(
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** How each supported content type's text becomes a request. */
+const PARSERS: Readonly<
+  Record<string, (text: string, query: URLSearchParams) => PublishRequest>
+> = {
+  "application/x-www-form-urlencoded": (text) => fromQuery(text),
+  "text/plain": (text, query) => {
+    const type = query.get("event") ?? "message";
+    validateName("event type", type);
+    const id = query.get("id") ?? undefined;
+    if (id !== undefined) validateId(id);
+    return {
+      events: [
+        id === undefined ? { type, data: text } : { type, data: text, id },
+      ],
+      commands: [],
+    };
+  },
+  "application/json": (text) => ({ events: fromJson(text), commands: [] }),
+};
+
 /**
  * Turns a body into events and commands. Throws {@linkcode InstructionError}
  * for a body that does not parse (HTTP 400) and
@@ -88,36 +108,23 @@ export function parsePostBody(
   query: URLSearchParams,
 ): PublishRequest {
   const mediaType = contentType.split(";")[0].trim().toLowerCase();
+  const parse = Object.hasOwn(PARSERS, mediaType)
+    ? PARSERS[mediaType]
+    : undefined;
+  if (!parse) {
+    throw new UnsupportedMediaTypeError(
+      `cannot publish from ${
+        mediaType === "" ? "a body without Content-Type" : mediaType
+      }; use application/json, text/plain or application/x-www-form-urlencoded`,
+    );
+  }
   let text: string;
   try {
     text = decoder.decode(body);
   } catch {
     throw new InstructionError("the body is not valid UTF-8");
   }
-  switch (mediaType) {
-    case "application/x-www-form-urlencoded":
-      return fromQuery(text);
-    case "text/plain": {
-      const type = query.get("event") ?? "message";
-      validateName("event type", type);
-      const id = query.get("id") ?? undefined;
-      if (id !== undefined) validateId(id);
-      return {
-        events: [
-          id === undefined ? { type, data: text } : { type, data: text, id },
-        ],
-        commands: [],
-      };
-    }
-    case "application/json":
-      return { events: fromJson(text), commands: [] };
-    default:
-      throw new UnsupportedMediaTypeError(
-        `cannot publish from ${
-          mediaType === "" ? "a body without Content-Type" : mediaType
-        }; use application/json, text/plain or application/x-www-form-urlencoded`,
-      );
-  }
+  return parse(text, query);
 }
 
 /**
