@@ -64,14 +64,16 @@ async function main(args: string[]): Promise<number> {
 async function serve(payload: ChildPayload): Promise<number> {
   const { options, tls, detached } = payload;
   try {
-    await using _logging = await setupLogging({
+    await using logging = await setupLogging({
       stdout: options.nodaemon && !detached && options.logFile === undefined,
       file: options.logFile,
     });
     await using server = await SseServer.start(serverConfig(options, tls));
     const halt = () => void server.halt();
+    const reopen = () => logging.reopen();
     Deno.addSignalListener("SIGTERM", halt);
     Deno.addSignalListener("SIGINT", halt);
+    Deno.addSignalListener("SIGHUP", reopen);
     if (detached) {
       await Deno.stdout.write(encoder.encode(`ready ${Deno.pid}\n`));
       Deno.stdout.close();
@@ -79,6 +81,7 @@ async function serve(payload: ChildPayload): Promise<number> {
     await server.finished;
     Deno.removeSignalListener("SIGTERM", halt);
     Deno.removeSignalListener("SIGINT", halt);
+    Deno.removeSignalListener("SIGHUP", reopen);
     return ExitCode.ok;
   } catch (error) {
     if (!detached) throw error;
@@ -112,6 +115,8 @@ function serverConfig(
     retryMs: options.retry,
     maxBody: options.maxBody,
     getPublish: options.getPublish,
+    adminPort: options.adminPort,
+    adminBind: options.adminBind,
   };
 }
 

@@ -33,7 +33,11 @@ import {
   KEEP_ALIVE,
   type SseEvent,
 } from "./sse_format.ts";
-import { type CloseReason, Subscriber } from "./subscriber.ts";
+import {
+  type CloseReason,
+  Subscriber,
+  type TrafficTotals,
+} from "./subscriber.ts";
 
 /** Settings of a {@linkcode Hub}. */
 export interface HubOptions {
@@ -43,6 +47,8 @@ export interface HubOptions {
   readonly keepAliveMs: number;
   /** What to keep for replay; by default nothing (and no ids are made). */
   readonly history?: HistoryOptions;
+  /** What logs call a subscriber (default "client"). */
+  readonly label?: string;
 }
 
 /** What a publish achieved. */
@@ -61,6 +67,14 @@ export interface SubscribeOptions {
   readonly lastEventId?: string;
   /** Reconnection delay to announce with a `retry:` field. */
   readonly retryMs?: number;
+}
+
+/** Totals since the hub started. */
+export interface HubStats extends TrafficTotals {
+  /** Events handed to subscribers (one event to one subscriber is one). */
+  deliveries: number;
+  /** Subscribers dropped for not reading. */
+  slowConsumers: number;
 }
 
 /**
@@ -95,6 +109,12 @@ export class Hub implements Disposable {
   #nextSweep = 0;
   #closed = false;
   readonly history: History;
+  /** Running totals, for metrics. */
+  readonly stats: HubStats = {
+    bytesSent: 0,
+    deliveries: 0,
+    slowConsumers: 0,
+  };
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -109,6 +129,16 @@ export class Hub implements Disposable {
   /** Number of open streams. */
   get size(): number {
     return this.#subscribers.size;
+  }
+
+  /** Channels with their number of subscribers (all-channel ones not counted). */
+  *channelSizes(): IterableIterator<[string, number]> {
+    for (const [channel, set] of this.#byChannel) yield [channel, set.size];
+  }
+
+  /** Number of channels with at least one subscriber. */
+  get channelCount(): number {
+    return this.#byChannel.size;
   }
 
   /** The open streams, in connection order. */
@@ -130,24 +160,28 @@ export class Hub implements Disposable {
     // What the stream starts with. Collected and queued in the same
     // synchronous step as the registration below, so no event can fall
     // between the replay and the live events, or come twice.
-    const start: Uint8Array[] = [];
-    if (options.retryMs !== undefined) start.push(encodeRetry(options.retryMs));
-    const firstEvent = start.length;
+    const start: { bytes: Uint8Array; events: number; id?: string }[] = [];
+    if (options.retryMs !== undefined) {
+      start.push({ bytes: encodeRetry(options.retryMs), events: 0 });
+    }
     if (options.lastEventId !== undefined && this.history.enabled) {
       const replay = this.history.replay(unique, options.lastEventId);
       if (replay.gap) {
-        start.push(encodeEvent({
-          type: GAP_EVENT,
-          data: JSON.stringify({
-            lastEventId: options.lastEventId,
-            reason: replay.gap,
-          }),
-        }));
+        const data = JSON.stringify({
+          lastEventId: options.lastEventId,
+          reason: replay.gap,
+        });
+        start.push({
+          bytes: encodeEvent({ type: GAP_EVENT, data }),
+          events: 1,
+        });
       }
-      for (const entry of replay.entries) start.push(entry.bytes);
+      for (const { bytes, id } of replay.entries) {
+        start.push({ bytes, events: 1, id });
+      }
     }
     let startBytes = 0;
-    for (const bytes of start) startBytes += bytes.length;
+    for (const item of start) startBytes += item.bytes.length;
     const subscriber = new Subscriber(
       this.#nextSubscriberId++,
       remoteAddr,
@@ -155,11 +189,12 @@ export class Hub implements Disposable {
       // The replay comes on top of the limit: it is bounded by the history.
       this.#options.maxQueuedBytes + startBytes,
       (sub, reason) => this.#remove(sub, reason),
+      this.stats,
     );
     const now = Date.now();
-    start.forEach((bytes, i) =>
-      subscriber.enqueue(bytes, i < firstEvent ? 0 : 1, now)
-    );
+    for (const { bytes, events, id } of start) {
+      subscriber.enqueue(bytes, events, now, id);
+    }
     this.#subscribers.add(subscriber);
     if (unique.length === 0) {
       this.#allChannels.add(subscriber);
@@ -171,8 +206,13 @@ export class Hub implements Disposable {
       }
     }
     logger.info(
-      "client {id} connected from {addr}, channels: {channels}",
-      { id: subscriber.id, addr: remoteAddr, channels: describe(unique) },
+      "{label} {id} connected from {addr}, channels: {channels}",
+      {
+        label: this.#options.label ?? "client",
+        id: subscriber.id,
+        addr: remoteAddr,
+        channels: describe(unique),
+      },
     );
     return subscriber;
   }
@@ -210,10 +250,11 @@ export class Hub implements Disposable {
     const bytes = encoded.length === 1 ? encoded[0] : concatBytes(encoded);
     const mark = ++this.#mark;
     const count = events.length;
+    const lastId = ids[ids.length - 1];
     let clients = 0;
     for (const sub of this.#allChannels) {
       sub.mark = mark;
-      if (sub.enqueue(bytes, count, now)) clients++;
+      if (sub.enqueue(bytes, count, now, lastId)) clients++;
     }
     for (const channel of channels) {
       const set = this.#byChannel.get(channel);
@@ -221,9 +262,10 @@ export class Hub implements Disposable {
       for (const sub of set) {
         if (sub.mark === mark) continue;
         sub.mark = mark;
-        if (sub.enqueue(bytes, count, now)) clients++;
+        if (sub.enqueue(bytes, count, now, lastId)) clients++;
       }
     }
+    this.stats.deliveries += clients * count;
     return { events: count, clients, ids };
   }
 
@@ -265,6 +307,7 @@ export class Hub implements Disposable {
       }
     }
     const fields = {
+      label: this.#options.label ?? "client",
       id: sub.id,
       addr: sub.remoteAddr,
       reason,
@@ -272,13 +315,14 @@ export class Hub implements Disposable {
       bytes: sub.bytesQueued,
     };
     if (reason === "slow consumer") {
+      this.stats.slowConsumers++;
       logger.warn(
-        "client {id} at {addr} dropped: slow consumer, more than {limit} bytes queued",
+        "{label} {id} at {addr} dropped: slow consumer, more than {limit} bytes queued",
         { ...fields, limit: this.#options.maxQueuedBytes },
       );
     } else {
       logger.info(
-        "client {id} at {addr} closed ({reason}) after {events} events",
+        "{label} {id} at {addr} closed ({reason}) after {events} events",
         fields,
       );
     }

@@ -9,7 +9,13 @@
  */
 
 import { getFileSink } from "@logtape/file";
-import { configure, type LogRecord, reset, type Sink } from "@logtape/logtape";
+import {
+  configure,
+  getLogger,
+  type LogRecord,
+  reset,
+  type Sink,
+} from "@logtape/logtape";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 
 /** Where the log goes. */
@@ -21,6 +27,7 @@ export interface LogOptions {
 }
 
 const encoder = new TextEncoder();
+const logger = getLogger(["sse-server", "log"]);
 
 /** Formats a record as one log line, newline included. */
 export function formatRecord(record: LogRecord): string {
@@ -40,36 +47,33 @@ export function formatRecord(record: LogRecord): string {
   return `${stamp} ${level}${message.replaceAll(/[\r\n]/g, " ")}\n`;
 }
 
+/** The configured logging: reopen the file, or dispose to flush and close. */
+export interface Logging extends AsyncDisposable {
+  /**
+   * Closes and reopens the log file, for log rotation (SIGHUP): after
+   * logrotate renames the file, the next line starts a new one. Errors are
+   * logged to the old file and leave it in use.
+   */
+  reopen(): void;
+}
+
 /**
  * Configures LogTape. Throws {@linkcode StartupError} (exit 73) when the log
- * file cannot be opened. Dispose the result to flush and close the file.
+ * file cannot be opened.
  */
-export async function setupLogging(
-  options: LogOptions,
-): Promise<AsyncDisposable> {
+export async function setupLogging(options: LogOptions): Promise<Logging> {
   const sinks: Record<string, Sink> = {};
-  const disposables: Disposable[] = [];
   if (options.stdout) {
     sinks.stdout = (record) => {
       Deno.stdout.writeSync(encoder.encode(formatRecord(record)));
     };
   }
+  let file: (Sink & Disposable) | undefined;
   if (options.file !== undefined) {
-    try {
-      const sink = getFileSink(options.file, {
-        formatter: formatRecord,
-        // Unbuffered: a line is in the file as soon as it is logged.
-        bufferSize: 0,
-      });
-      sinks.file = sink;
-      disposables.push(sink);
-    } catch (error) {
-      throw new StartupError(
-        `cannot open log file ${options.file}: ${errorMessage(error)}`,
-        ExitCode.cantCreate,
-        { cause: error },
-      );
-    }
+    file = openFileSink(options.file);
+    // A stable sink in front of the current file, so reopening needs no
+    // reconfiguration.
+    sinks.file = (record) => file!(record);
   }
   const names = Object.keys(sinks);
   await configure({
@@ -81,9 +85,45 @@ export async function setupLogging(
     ],
   });
   return {
+    reopen() {
+      if (options.file === undefined || file === undefined) return;
+      let next: Sink & Disposable;
+      try {
+        next = openFileSink(options.file);
+      } catch (error) {
+        logger.error(
+          "{error}; still logging to the old file",
+          {
+            error: errorMessage(error),
+          },
+        );
+        return;
+      }
+      const previous = file;
+      file = next;
+      previous[Symbol.dispose]();
+      logger.info("log file reopened");
+    },
     async [Symbol.asyncDispose]() {
       await reset();
-      for (const d of disposables) d[Symbol.dispose]();
+      file?.[Symbol.dispose]();
+      file = undefined;
     },
   };
+}
+
+function openFileSink(path: string): Sink & Disposable {
+  try {
+    return getFileSink(path, {
+      formatter: formatRecord,
+      // Unbuffered: a line is in the file as soon as it is logged.
+      bufferSize: 0,
+    });
+  } catch (error) {
+    throw new StartupError(
+      `cannot open log file ${path}: ${errorMessage(error)}`,
+      ExitCode.cantCreate,
+      { cause: error },
+    );
+  }
 }

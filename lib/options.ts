@@ -39,6 +39,10 @@ export interface Options {
   readonly maxBody: number;
   /** False with `--no-get-publish`. */
   readonly getPublish: boolean;
+  /** Port of the admin listener; none if absent. */
+  readonly adminPort?: number;
+  /** Address of the admin listener. */
+  readonly adminBind: string;
 }
 
 /** Defaults of the options that have one. */
@@ -52,6 +56,7 @@ export const DEFAULTS = {
   history: 1000,
   historyAge: 3600,
   maxBody: 1048576,
+  adminBind: "127.0.0.1",
 } as const;
 
 const SPEC = {
@@ -77,6 +82,8 @@ const SPEC = {
   retry: { type: "string" },
   "max-body": { type: "string" },
   "no-get-publish": { type: "boolean" },
+  "admin-port": { type: "string" },
+  "admin-bind": { type: "string" },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>["values"];
@@ -116,6 +123,9 @@ events are published by HTTP query, on the control port or through a FIFO.
       --max-body N           largest POST body (bytes) and multi-line block
                              (characters) (default 1048576 = 1 MiB)
       --no-get-publish       refuse publishing by GET query (use POST)
+      --admin-port PORT      serve /status (JSON), /metrics (Prometheus) and
+                             a live dashboard at / on this port (default: off)
+      --admin-bind ADDRESS   address of the admin port (default 127.0.0.1)
 
 Instruction lines (FIFO and control port):
   channel/type = data        publish an event of that type
@@ -305,6 +315,10 @@ function resolve(values: Parsed): Options {
       1 << 30,
     ),
     getPublish: !(values["no-get-publish"] ?? false),
+    adminPort: values["admin-port"] === undefined
+      ? undefined
+      : integer("--admin-port", values["admin-port"], 0, 0, 65535),
+    adminBind: values["admin-bind"] ?? DEFAULTS.adminBind,
   };
 }
 

@@ -6,12 +6,20 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { AdminServer } from "./admin_server.ts";
 import { ControlPort } from "./control_port.ts";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import { FifoInput } from "./fifo.ts";
 import { createHttpHandler } from "./http_server.ts";
 import { describe, Hub, type PublishResult } from "./hub.ts";
+import { type MetricsSnapshot, TOP_CHANNELS } from "./metrics.ts";
+import {
+  type ControllerStatus,
+  logStatus,
+  type StatusReport,
+} from "./status.ts";
+import { VERSION } from "./version.ts";
 import {
   CommandRefusedError,
   COMMANDS,
@@ -21,6 +29,25 @@ import type { SseEvent } from "./sse_format.ts";
 import type { TlsFiles } from "./tls.ts";
 
 const logger = getLogger(["sse-server", "server"]);
+
+/** How many recent events the dashboard is shown. */
+const RECENT_EVENTS = 30;
+
+/** A published event as the dashboard lists it (data shortened). */
+export interface RecentEvent {
+  readonly time: number;
+  readonly input: Source["kind"];
+  readonly channels: readonly string[];
+  readonly type: string;
+  readonly data: string;
+  readonly id: string | null;
+}
+
+/** The configuration as reports show it: no key material. */
+function publicOptions(config: ServerConfig): Record<string, unknown> {
+  const { tls, ...rest } = config;
+  return { ...rest, tls: tls !== undefined };
+}
 
 /** Everything a server needs to start; no file is read after start-up but the FIFO. */
 export interface ServerConfig {
@@ -45,6 +72,10 @@ export interface ServerConfig {
   readonly maxBody: number;
   /** Accept publishing by GET query (the original's way). */
   readonly getPublish: boolean;
+  /** Port of the admin listener (status, metrics, dashboard); none if absent. */
+  readonly adminPort?: number;
+  /** Address of the admin listener (default 127.0.0.1). */
+  readonly adminBind?: string;
   /** How long `halt` lets streams drain before cutting them (default 2 s). */
   readonly haltGraceMs?: number;
 }
@@ -65,28 +96,31 @@ export interface ServerConfig {
 export class SseServer implements Dispatcher, AsyncDisposable {
   readonly hub: Hub;
   readonly #config: ServerConfig;
-  readonly #http: Deno.HttpServer<Deno.NetAddr>;
-  readonly #control?: ControlPort;
-  readonly #fifo?: FifoInput;
+  // Set by start(), in this order; absent when not configured.
+  #http?: Deno.HttpServer<Deno.NetAddr>;
+  #control?: ControlPort;
+  #fifo?: FifoInput;
+  #admin?: AdminServer;
   #halting: Promise<void> | null = null;
+  #recent: RecentEvent[] = [];
+  /** When the server started. */
+  readonly startedAt: Date = new Date();
+  /** Events published so far, by input. */
+  readonly published: Record<Source["kind"], number> = {
+    http: 0,
+    control: 0,
+    fifo: 0,
+  };
   readonly #finished: PromiseWithResolvers<void> = Promise.withResolvers();
 
-  private constructor(
-    config: ServerConfig,
-    hub: Hub,
-    http: Deno.HttpServer<Deno.NetAddr>,
-    control: ControlPort | undefined,
-    fifo: FifoInput | undefined,
-  ) {
+  private constructor(config: ServerConfig, hub: Hub) {
     this.#config = config;
     this.hub = hub;
-    this.#http = http;
-    this.#control = control;
-    this.#fifo = fifo;
   }
 
   /**
-   * Opens the HTTP port, then the control port, then the FIFO. Throws
+   * Opens the HTTP port, then the control port, the FIFO and the admin
+   * port. Throws
    * {@linkcode StartupError} if any fails, after closing what was opened.
    */
   static async start(config: ServerConfig): Promise<SseServer> {
@@ -102,39 +136,36 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       maxLineLength: config.maxLine,
       maxBlockLength: config.maxBody,
     };
-    // The dispatcher is needed by the inputs before the server object
-    // exists; it forwards to the server once constructed.
-    let server: SseServer | undefined;
-    const dispatcher: Dispatcher = {
-      publish: (channels, events, source) =>
-        server!.publish(channels, events, source),
-      checkCommand: (command, source) => server!.checkCommand(command, source),
-      command: (command, source) => server!.command(command, source),
-    };
-    let http: Deno.HttpServer<Deno.NetAddr> | undefined;
-    let control: ControlPort | undefined;
+    // The server exists before any input, so none can reach it half-made.
+    const server = new SseServer(config, hub);
     try {
-      http = serveHttp(config, hub, dispatcher);
+      server.#http = serveHttp(config, hub, server);
       if (config.controlPort !== undefined) {
-        control = ControlPort.listen({
+        server.#control = ControlPort.listen({
           hostname: config.bind,
           port: config.controlPort,
           tls: config.tls,
           limits,
-        }, dispatcher);
+        }, server);
       }
-      const fifo = config.fifo === undefined
-        ? undefined
-        : await FifoInput.open({
+      if (config.fifo !== undefined) {
+        server.#fifo = await FifoInput.open({
           path: config.fifo,
           limits,
           mode: config.fifoMode ?? 0o666,
-        }, dispatcher);
-      server = new SseServer(config, hub, http, control, fifo);
+        }, server);
+      }
+      if (config.adminPort !== undefined) {
+        server.#admin = AdminServer.listen({
+          hostname: config.adminBind ?? "127.0.0.1",
+          port: config.adminPort,
+        }, server);
+      }
     } catch (error) {
       hub.close();
-      await control?.close();
-      await http?.shutdown();
+      await server.#fifo?.close();
+      await server.#control?.close();
+      await server.#http?.shutdown();
       throw error;
     }
     server.#logStart();
@@ -143,7 +174,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
 
   /** The HTTP port's address. */
   get httpAddr(): Deno.NetAddr {
-    return this.#http.addr;
+    return this.#http!.addr; // set by start() before anyone can ask
   }
 
   /** The control port's address, if there is one. */
@@ -162,6 +193,23 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     source: Source,
   ): PublishResult {
     const result = this.hub.publish(channels, events);
+    this.published[source.kind] += events.length;
+    const time = Date.now();
+    events.forEach((event, i) => {
+      this.#recent.push({
+        time,
+        input: source.kind,
+        channels,
+        type: event.type,
+        data: event.data.length > 120
+          ? event.data.slice(0, 120) + "…"
+          : event.data,
+        id: result.ids[i] ?? null,
+      });
+    });
+    if (this.#recent.length > RECENT_EVENTS) {
+      this.#recent.splice(0, this.#recent.length - RECENT_EVENTS);
+    }
     logger.info(
       "{source} published {events} to {channels}: {clients} clients",
       {
@@ -199,32 +247,92 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     else if (command === "halt") void this.halt();
   }
 
-  /** Writes the controllers and clients into the log. */
+  /** Writes the status report into the log (the `status` command). */
   status(): void {
-    const controllers = [
-      ...(this.#fifo ? [`fifo ${this.#fifo.path}`] : []),
-      ...(this.#control?.peers() ?? []).map((peer) => `control ${peer}`),
+    logStatus(logger, this.statusReport());
+  }
+
+  /** The controllers: the FIFO and every control-port peer. */
+  controllers(): ControllerStatus[] {
+    return [
+      ...(this.#fifo ? [{ kind: "fifo" as const, name: this.#fifo.path }] : []),
+      ...(this.#control?.peers() ?? []).map((name) => ({
+        kind: "control" as const,
+        name,
+      })),
     ];
-    logger.info("status: {controllers} controllers, {clients} clients", {
-      controllers: controllers.length,
-      clients: this.hub.size,
-    });
-    for (const controller of controllers) {
-      logger.info("  controller {controller}", { controller });
-    }
+  }
+
+  /** Everything `/status` and the `status` command report. */
+  statusReport(): StatusReport {
+    const controllers = this.controllers();
+    const stats = this.hub.stats;
+    return {
+      server: {
+        version: VERSION,
+        pid: Deno.pid,
+        startedAt: this.startedAt.toISOString(),
+        options: publicOptions(this.#config),
+      },
+      totals: {
+        clients: this.hub.size,
+        controllers: controllers.length,
+        channels: this.hub.channelCount,
+        historyEvents: this.hub.history.size,
+        published: { ...this.published },
+        deliveries: stats.deliveries,
+        bytesSent: stats.bytesSent,
+        slowConsumers: stats.slowConsumers,
+      },
+      controllers,
+      clients: [...this.hub.subscribers()].map((sub) => ({
+        id: sub.id,
+        remoteAddr: sub.remoteAddr,
+        connectedAt: sub.connectedAt.toISOString(),
+        channels: sub.channels,
+        lastEventId: sub.lastEventId ?? null,
+        eventsSent: sub.eventsQueued,
+        bytesSent: sub.bytesSent,
+        bytesQueued: sub.queuedBytes,
+      })),
+    };
+  }
+
+  /** The figures of `/metrics`; `eventLoopLagSeconds` is measured by the caller. */
+  metrics(eventLoopLagSeconds: number): MetricsSnapshot {
+    const byCount: Record<string, number> = {
+      all: 0,
+      "1": 0,
+      "2": 0,
+      "3": 0,
+      "4+": 0,
+    };
     for (const sub of this.hub.subscribers()) {
-      logger.info(
-        "  client {id} {addr} channels {channels} since {since}, {events} events, {queued} bytes queued",
-        {
-          id: sub.id,
-          addr: sub.remoteAddr,
-          channels: describe(sub.channels),
-          since: sub.connectedAt.toISOString(),
-          events: sub.eventsQueued,
-          queued: sub.queuedBytes,
-        },
-      );
+      const n = sub.channels.length;
+      byCount[n === 0 ? "all" : n >= 4 ? "4+" : String(n)]++;
     }
+    const top = [...this.hub.channelSizes()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, TOP_CHANNELS);
+    const stats = this.hub.stats;
+    return {
+      subscribersByChannelCount: byCount,
+      topChannels: top,
+      channels: this.hub.channelCount,
+      controllers: this.controllers().length,
+      published: { ...this.published },
+      deliveries: stats.deliveries,
+      bytesSent: stats.bytesSent,
+      slowConsumers: stats.slowConsumers,
+      historyEvents: this.hub.history.size,
+      eventLoopLagSeconds,
+      startTimeSeconds: this.startedAt.getTime() / 1000,
+    };
+  }
+
+  /** The last events published, newest last (for the dashboard). */
+  recentEvents(): readonly RecentEvent[] {
+    return this.#recent;
   }
 
   /**
@@ -246,8 +354,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     });
     const streams = [...this.hub.subscribers()];
     this.hub.close();
-    await Promise.all([this.#control?.close(), this.#fifo?.close()]);
-    const shutdown = this.#http.shutdown();
+    await Promise.all([
+      this.#control?.close(),
+      this.#fifo?.close(),
+      this.#admin?.close(),
+    ]);
+    const shutdown = this.#http!.shutdown();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = await Promise.race([
       shutdown.then(() => false),
@@ -288,6 +400,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     }
     if (this.#fifo) {
       logger.info("reading FIFO {path}", { path: this.#fifo.path });
+    }
+    if (this.#admin) {
+      logger.info("admin (status, metrics, dashboard) on {host}:{port}", {
+        host: this.#admin.addr.hostname,
+        port: this.#admin.addr.port,
+      });
     }
   }
 }

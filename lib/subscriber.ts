@@ -26,6 +26,18 @@ export interface SubscriberInfo {
   readonly connectedAt: Date;
   readonly eventsQueued: number;
   readonly bytesQueued: number;
+  /** Bytes handed to the connection so far. */
+  readonly bytesSent: number;
+  /** Bytes waiting in the queue. */
+  readonly queuedBytes: number;
+  /** Id of the last event queued for the client. */
+  readonly lastEventId?: string;
+}
+
+/** Totals shared by every subscriber of a hub, for metrics. */
+export interface TrafficTotals {
+  /** Bytes handed to connections by all subscribers. */
+  bytesSent: number;
 }
 
 /** Called once when a subscriber ends, whatever the reason. */
@@ -49,6 +61,8 @@ export class Subscriber {
   lastActivity: number = Date.now();
   eventsQueued = 0;
   bytesQueued = 0;
+  bytesSent = 0;
+  lastEventId: string | undefined;
 
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
@@ -57,6 +71,7 @@ export class Subscriber {
   #state: "open" | "ending" | "closed" = "open";
   #closeReason: CloseReason | null = null;
   #onClose: CloseListener;
+  #totals: TrafficTotals;
 
   constructor(
     id: number,
@@ -64,12 +79,14 @@ export class Subscriber {
     channels: readonly string[],
     maxQueuedBytes: number,
     onClose: CloseListener,
+    totals: TrafficTotals = { bytesSent: 0 },
   ) {
     this.id = id;
     this.remoteAddr = remoteAddr;
     this.channels = channels;
     this.#maxQueuedBytes = maxQueuedBytes;
     this.#onClose = onClose;
+    this.#totals = totals;
   }
 
   /** True until the stream ends or starts ending. */
@@ -88,11 +105,16 @@ export class Subscriber {
   }
 
   /**
-   * Queues encoded bytes holding `events` events (0 for a keep-alive) for the
-   * client. Returns false when the subscriber is
+   * Queues encoded bytes holding `events` events (0 for a keep-alive), the
+   * last with id `lastEventId`, for the client. Returns false when the subscriber is
    * gone or has just been dropped for having more than its limit queued.
    */
-  enqueue(bytes: Uint8Array, events: number, now: number): boolean {
+  enqueue(
+    bytes: Uint8Array,
+    events: number,
+    now: number,
+    lastEventId?: string,
+  ): boolean {
     if (this.#state !== "open") return false;
     if (this.#queuedBytes + bytes.length > this.#maxQueuedBytes) {
       this.close("slow consumer");
@@ -102,6 +124,7 @@ export class Subscriber {
     this.#queuedBytes += bytes.length;
     this.bytesQueued += bytes.length;
     this.eventsQueued += events;
+    if (lastEventId !== undefined) this.lastEventId = lastEventId;
     this.lastActivity = now;
     const wake = this.#wake;
     if (wake) {
@@ -123,7 +146,10 @@ export class Subscriber {
     if (this.#state === "closed") return null;
     const queue = this.#queue;
     this.#queue = [];
+    const sent = this.#queuedBytes;
     this.#queuedBytes = 0;
+    this.bytesSent += sent;
+    this.#totals.bytesSent += sent;
     return queue.length === 1 ? queue[0] : concatBytes(queue);
   }
 
@@ -193,6 +219,11 @@ export class Subscriber {
       connectedAt: this.connectedAt,
       eventsQueued: this.eventsQueued,
       bytesQueued: this.bytesQueued,
+      bytesSent: this.bytesSent,
+      queuedBytes: this.#queuedBytes,
+      ...(this.lastEventId === undefined
+        ? {}
+        : { lastEventId: this.lastEventId }),
     };
   }
 }

@@ -63,6 +63,8 @@ Deno.test("parseOptions: defaults", async () => {
     retry: undefined,
     maxBody: 1048576,
     getPublish: true,
+    adminPort: undefined,
+    adminBind: "127.0.0.1",
   };
   assert.deepEqual(options, expected);
   assert.equal(DEFAULTS.port, 8080);
