@@ -1,7 +1,11 @@
 // Start-up and shut-down of the real program: options and exit codes,
 // signals, the config file, detaching into the background and -U.
 import assert from "node:assert/strict";
-import { runProgram, startServer } from "./helpers/server_process.ts";
+import {
+  runProgram,
+  startServer,
+  waitForFile,
+} from "./helpers/server_process.ts";
 import { connect } from "./helpers/sse_client.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
@@ -117,21 +121,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       await server.stop();
     }
   });
-}
-
-/** Reads a file until it matches `pattern` (the log of a detached server). */
-async function waitForFile(
-  path: string,
-  pattern: RegExp,
-): Promise<RegExpExecArray> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const text = await Deno.readTextFile(path).catch(() => "");
-    const match = pattern.exec(text);
-    if (match) return match;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${path} never matched ${pattern}`);
 }
 
 /** True while the process exists and is not a zombie. */

@@ -57,6 +57,8 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** The deno executable to run the program with (default: this one). */
   readonly deno?: string;
+  /** The server logs to this file (-l): read the ports from it, not stdout. */
+  readonly logFile?: string;
 }
 
 /**
@@ -138,7 +140,10 @@ export async function startServer(
   let httpPort = 0;
   let controlPort: number | undefined;
   try {
-    const http = await waitForOutput(/listening for https? on [^ ]*:(\d+)/);
+    const listening = /listening for https? on [^ ]*:(\d+)/;
+    const http = options.logFile === undefined
+      ? await waitForOutput(listening)
+      : await waitForFile(options.logFile, listening, () => done);
     httpPort = Number(http[1]);
     if (options.control) {
       const control = await waitForOutput(/control port.* on [^ ]*:(\d+)/);
@@ -186,4 +191,28 @@ export async function runProgram(
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/**
+ * Waits until the file's text matches `pattern`, for a server that logs to a
+ * file. Files give no change notification here, so this re-reads them every
+ * 25 ms until the deadline; `gone` ends the wait early when the writer died.
+ */
+export async function waitForFile(
+  path: string,
+  pattern: RegExp,
+  gone: () => boolean = () => false,
+  timeoutMs = 10_000,
+): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const text = await Deno.readTextFile(path).catch(() => "");
+    const match = pattern.exec(text);
+    if (match) return match;
+    if (gone()) throw new Error(`the server exited; ${path} holds:\n${text}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${path} never matched ${pattern}; it holds:\n${text}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
