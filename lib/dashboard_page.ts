@@ -47,6 +47,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
   td, th { padding: .35rem .4rem; text-align: left; border-bottom: 1px solid var(--line); }
   th { color: var(--muted); font-weight: 500; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; width: 4rem; }
+  td.barcell { width: 55%; }
   .bar { height: .45rem; background: var(--accent); border-radius: .25rem; opacity: .8; }
   .data { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; color: var(--muted);
     white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 28rem; }
@@ -138,7 +139,7 @@ function render(s) {
   for (const [name, n] of s.topChannels) {
     const row = el("tr");
     row.append(el("td", name));
-    const bar = el("td"); const b = el("div", undefined, "bar"); b.style.width = Math.max(4, 100 * n / top) + "%"; bar.append(b);
+    const bar = el("td", undefined, "barcell"); const b = el("div", undefined, "bar"); b.style.width = Math.max(4, 100 * n / top) + "%"; bar.append(b);
     row.append(bar, el("td", String(n), "num"));
     channels.append(row);
   }
