@@ -19,6 +19,7 @@ import { setupLogging } from "./lib/log.ts";
 import { type Options, parseOptions, USAGE } from "./lib/options.ts";
 import { type ServerConfig, SseServer } from "./lib/server.ts";
 import { readTlsFiles } from "./lib/tls.ts";
+import type { AuthConfig } from "./lib/auth.ts";
 import { lookupUser } from "./lib/user.ts";
 
 const encoder = new TextEncoder();
@@ -42,6 +43,7 @@ async function main(args: string[]): Promise<number> {
   const payload: ChildPayload = {
     options,
     tls,
+    auth: await readAuthConfig(options),
     detached: !options.nodaemon,
   };
   if (!payload.detached && account === undefined) return await serve(payload);
@@ -60,15 +62,53 @@ async function main(args: string[]): Promise<number> {
   return outcome.code;
 }
 
+/**
+ * The credentials configuration, with secrets read now (before dropping
+ * privileges): the publish token from its file, else the option, else the
+ * environment; the JWT public key from its file.
+ */
+async function readAuthConfig(options: Options): Promise<AuthConfig> {
+  const tokenFromFile = options.publishTokenFile === undefined
+    ? undefined
+    : (await readSecretFile(options.publishTokenFile, "publish token")).trim();
+  const publishToken = tokenFromFile ?? options.publishToken ??
+    Deno.env.get("SSE_PUBLISH_TOKEN");
+  if (publishToken === "") {
+    throw new StartupError("the publish token is empty", ExitCode.dataErr);
+  }
+  return {
+    publishToken,
+    jwtSecret: options.jwtSecret,
+    jwtPublicKey: options.jwtPublicKey === undefined
+      ? undefined
+      : await readSecretFile(options.jwtPublicKey, "JWT public key"),
+    subscribeAuth: options.subscribeAuth,
+  };
+}
+
+async function readSecretFile(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new StartupError(
+      `cannot read ${what} file ${path}: ${errorMessage(error)}`,
+      ExitCode.noInput,
+      { cause: error },
+    );
+  }
+}
+
 /** Runs the server in this process until it halts. */
 async function serve(payload: ChildPayload): Promise<number> {
-  const { options, tls, detached } = payload;
+  const { options, tls, auth, detached } = payload;
   try {
     await using logging = await setupLogging({
       stdout: options.nodaemon && !detached && options.logFile === undefined,
       file: options.logFile,
     });
-    await using server = await SseServer.start(serverConfig(options, tls));
+    await using server = await SseServer.start(
+      serverConfig(options, tls, auth),
+    );
     const halt = () => void server.halt();
     const reopen = () => logging.reopen();
     Deno.addSignalListener("SIGTERM", halt);
@@ -98,6 +138,7 @@ async function serve(payload: ChildPayload): Promise<number> {
 function serverConfig(
   options: Options,
   tls: ChildPayload["tls"],
+  auth: ChildPayload["auth"],
 ): ServerConfig {
   return {
     urlPath: options.urlPath,
@@ -117,6 +158,19 @@ function serverConfig(
     getPublish: options.getPublish,
     adminPort: options.adminPort,
     adminBind: options.adminBind,
+    controlBind: options.controlBind,
+    auth,
+    authCookie: options.authCookie,
+    corsOrigins: options.corsOrigins,
+    limits: {
+      maxClients: options.maxClients,
+      maxClientsPerIp: options.maxClientsPerIp,
+      maxChannels: options.maxChannels,
+      maxNameLength: options.maxNameLength,
+      maxControllers: options.maxControllers,
+      controlIdleTimeoutMs: options.controlIdleTimeout * 1000,
+      publishRate: options.publishRate,
+    },
   };
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { bearerToken } from "./auth.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import { Hub } from "./hub.ts";
@@ -31,6 +32,11 @@ export interface AdminOptions {
   readonly port: number;
   /** How often the dashboard stream gets a snapshot (default 1000 ms). */
   readonly intervalMs?: number;
+  /**
+   * When set, every request needs a credential (`Authorization: Bearer`, or
+   * `?access_token=` for the dashboard page and its stream) that this accepts.
+   */
+  readonly authorize?: (credential: string | undefined) => Promise<boolean>;
 }
 
 /** What the dashboard receives every interval. */
@@ -86,7 +92,35 @@ export class AdminServer implements AsyncDisposable {
           });
           return new Response("internal error\n", { status: 500 });
         },
-      }, (request, info) => this.#handle(request, info));
+      }, async (request, info) => {
+        if (options.authorize) {
+          const url = new URL(request.url);
+          const credential =
+            bearerToken(request.headers.get("authorization")) ??
+              url.searchParams.get("access_token") ?? undefined;
+          if (!(await options.authorize(credential))) {
+            const remote = info.remoteAddr as Deno.NetAddr;
+            logger.warn("admin request from {addr} refused: {reason}", {
+              addr: remote.hostname,
+              reason: credential === undefined
+                ? "no token"
+                : "token not accepted",
+            });
+            return new Response(
+              credential === undefined
+                ? "a token is needed\n"
+                : "token not accepted\n",
+              {
+                status: credential === undefined ? 401 : 403,
+                headers: credential === undefined
+                  ? { "WWW-Authenticate": "Bearer" }
+                  : {},
+              },
+            );
+          }
+        }
+        return this.#handle(request, info);
+      });
     } catch (error) {
       this.#dashboard.close();
       throw new StartupError(

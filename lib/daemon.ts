@@ -12,6 +12,7 @@
  * @module
  */
 
+import type { AuthConfig } from "./auth.ts";
 import type { Account } from "./user.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import type { Options } from "./options.ts";
@@ -24,6 +25,8 @@ export const REEXEC_ENV = "SSE_SERVER_REEXEC";
 export interface ChildPayload {
   readonly options: Options;
   readonly tls?: TlsFiles;
+  /** Secrets read by the parent (token file, JWT key). */
+  readonly auth?: AuthConfig;
   /** The child runs detached and must report readiness on stdout. */
   readonly detached: boolean;
 }

@@ -156,7 +156,9 @@ function render(s) {
   if (!s.recent.length) { const row = el("tr"); const td = el("td", "nothing published yet", "empty"); td.colSpan = 5; row.append(td); recent.append(row); }
 }
 
-const source = new EventSource("events");
+// A protected admin port is opened as /?access_token=...; the stream needs it too.
+const token = new URLSearchParams(location.search).get("access_token");
+const source = new EventSource(token ? "events?access_token=" + encodeURIComponent(token) : "events");
 source.addEventListener("snapshot", (e) => render(JSON.parse(e.data)));
 source.onopen = () => { $("state").textContent = "live"; $("state").className = "live"; };
 source.onerror = () => { $("state").textContent = "reconnecting"; $("state").className = "down"; };

@@ -2,10 +2,12 @@
  * The FIFO input: a named pipe on the server's machine that takes instruction
  * lines, so a shell script can publish with `echo "news = hi" > sse.fifo`.
  *
- * The pipe is opened read-only and reopened each time every writer has closed
- * it. That way a last line written without a line break (`printf`) is still
- * handled when its writer closes, and a writer that comes while the pipe is
- * being reopened just waits in `open()`; nothing written is lost.
+ * The pipe is held open for reading and writing, as the original does, so it
+ * never reports end-of-file when a writer closes and there is never a moment
+ * without a reader (a writer would get "broken pipe"). Since no end-of-file
+ * marks the end of a writer's text, a last line written without a line break
+ * (`printf 'news = hi' > sse.fifo`) is taken as ended once nothing more has
+ * arrived for {@linkcode UNTERMINATED_LINE_DELAY_MS}.
  *
  * @module
  */
@@ -36,7 +38,6 @@ export class FifoInput implements AsyncDisposable {
   readonly #limits: LineLimits;
   readonly #reading: Promise<void>;
   #file: Deno.FsFile | null = null;
-  #opening = false;
   #closed = false;
 
   private constructor(
@@ -89,18 +90,11 @@ export class FifoInput implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#opening) {
-      // A read-only open() waits for a writer; be that writer so it returns.
-      try {
-        (await Deno.open(this.path, { write: true })).close();
-      } catch {
-        // The pipe is gone; the open has failed by itself.
-      }
-    }
     try {
+      // Interrupts the pending read.
       this.#file?.close();
     } catch {
-      // Closed already at end of input.
+      // Closed already.
     }
     await this.#reading;
     if (this.#created) {
@@ -121,15 +115,15 @@ export class FifoInput implements AsyncDisposable {
     const source = { kind: "fifo", name: this.path } as const;
     while (!this.#closed) {
       try {
-        this.#opening = true;
-        const file = await Deno.open(this.path, { read: true });
-        this.#opening = false;
+        // Read and write: opening does not wait for a writer, and reads never
+        // see end-of-file.
+        const file = await Deno.open(this.path, { read: true, write: true });
         if (this.#closed) {
           file.close();
           return;
         }
         this.#file = file;
-        await readInstructions(file.readable, {
+        await readInstructions(file.readable.pipeThrough(endIdleLines()), {
           source,
           dispatcher: this.#dispatcher,
           ...this.#limits,
@@ -143,11 +137,41 @@ export class FifoInput implements AsyncDisposable {
         // Do not spin on a pipe that keeps failing (e.g. removed under us).
         await new Promise((resolve) => setTimeout(resolve, 1000));
       } finally {
-        this.#opening = false;
         this.#file = null;
       }
     }
   }
+}
+
+/** How long a line without a line break waits for its end. */
+export const UNTERMINATED_LINE_DELAY_MS = 100;
+
+/**
+ * Passes bytes through; when a chunk does not end with a line break and
+ * nothing follows within {@linkcode UNTERMINATED_LINE_DELAY_MS}, adds one.
+ */
+export function endIdleLines(): TransformStream<Uint8Array, Uint8Array> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const newline = new Uint8Array([0x0a]);
+  return new TransformStream({
+    transform(chunk, controller) {
+      clearTimeout(timer);
+      timer = undefined;
+      controller.enqueue(chunk);
+      if (chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a) {
+        timer = setTimeout(() => {
+          timer = undefined;
+          controller.enqueue(newline);
+        }, UNTERMINATED_LINE_DELAY_MS);
+      }
+    },
+    flush() {
+      clearTimeout(timer);
+    },
+    cancel() {
+      clearTimeout(timer);
+    },
+  });
 }
 
 async function makeFifo(path: string, mode: number): Promise<void> {

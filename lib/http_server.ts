@@ -3,10 +3,21 @@
  * and `POST PREFIX/ch1/ch2` publish, `HEAD` answers with the stream's headers
  * and no body, `OPTIONS` answers CORS preflights.
  *
+ * Every request is checked in this order, so the cheap refusals come first
+ * and nothing is read or published for a request that will be refused: URL
+ * length, path, method, channels and names, credentials, client and rate
+ * limits, then the body.
+ *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
+import {
+  type Authorizer,
+  type AuthResult,
+  bearerToken,
+  cookieValue,
+} from "./auth.ts";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
 import type { Hub } from "./hub.ts";
 import {
@@ -15,6 +26,7 @@ import {
   validateId,
   validateName,
 } from "./instruction.ts";
+import { checkNames, type NameLimits } from "./limits.ts";
 import {
   BodyTooLargeError,
   fromQuery,
@@ -23,6 +35,7 @@ import {
   readBody,
   UnsupportedMediaTypeError,
 } from "./post_body.ts";
+import type { RateLimiter } from "./rate_limit.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 
@@ -38,16 +51,31 @@ export interface HttpHandlerOptions {
   readonly getPublish: boolean;
   /** Sent as `retry:` when a stream opens. */
   readonly retryMs?: number;
+  /** Who may publish and subscribe. */
+  readonly auth: Authorizer;
+  /** Cookie that may carry a subscriber's token. */
+  readonly authCookie?: string;
+  /** Allowed origins; `["*"]` allows any (without credentials). */
+  readonly corsOrigins: readonly string[];
+  /** Name and channel-count limits. */
+  readonly names: NameLimits;
+  /** Most subscribers in all (else 503). */
+  readonly maxClients: number;
+  /** Most subscribers per address, 0 for none (else 429). */
+  readonly maxClientsPerIp: number;
+  /** Events per second per client address (else 429). */
+  readonly publishRate: RateLimiter;
+  /** Called for every refused credential, for metrics. */
+  readonly onAuthFailure?: () => void;
 }
 
 const CORS_ALLOW_HEADERS =
   "Cache-Control,Last-Event-Id,X-Requested-With,Content-Type,Authorization";
 
-/** Headers of an event stream, as the original sends them. */
+/** Headers of an event stream, as the original sends them (CORS added per request). */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = {
   "Content-Type": "text/event-stream",
   "Cache-Control": "no-cache",
-  "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET",
   "Access-Control-Allow-Headers":
     "Cache-Control,Last-Event-Id,X-Requested-With",
@@ -55,14 +83,20 @@ export const STREAM_HEADERS: Readonly<Record<string, string>> = {
   "X-Accel-Buffering": "no",
 };
 
+/** One request's facts that every answer needs. */
+interface Context {
+  readonly source: Source;
+  /** The client's address without port. */
+  readonly address: string;
+  readonly cors: Readonly<Record<string, string>>;
+}
+
 /**
  * Builds the request handler for `Deno.serve`.
  *
  * @example
  * ```ts
- * const handler = createHttpHandler({
- *   prefix: "/sse", maxUrlLength: 65536, maxBody: 1 << 20, getPublish: true,
- * }, hub, dispatcher);
+ * const handler = createHttpHandler(options, hub, dispatcher);
  * Deno.serve({ port: 8080 }, handler);
  * ```
  */
@@ -72,15 +106,35 @@ export function createHttpHandler(
   dispatcher: Dispatcher,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const prefix = options.prefix.replace(/\/+$/, "");
+  const anyOrigin = options.corsOrigins.includes("*");
+  const origins = new Set(options.corsOrigins);
+
+  /** CORS headers for this request's origin. */
+  const corsFor = (request: Request): Record<string, string> => {
+    if (anyOrigin) return { "Access-Control-Allow-Origin": "*" };
+    const origin = request.headers.get("origin");
+    if (origin === null || !origins.has(origin)) return { Vary: "Origin" };
+    return {
+      "Access-Control-Allow-Origin": origin,
+      Vary: "Origin",
+      // A listed origin may send the auth cookie along (withCredentials).
+      ...(options.authCookie
+        ? { "Access-Control-Allow-Credentials": "true" }
+        : {}),
+    };
+  };
+
   return async (request, info) => {
     const remote = info.remoteAddr as Deno.NetAddr;
-    const source: Source = {
-      kind: "http",
-      name: `${remote.hostname}:${remote.port}`,
+    const ctx: Context = {
+      source: { kind: "http", name: `${remote.hostname}:${remote.port}` },
+      address: remote.hostname,
+      cors: corsFor(request),
     };
     if (request.url.length > options.maxUrlLength) {
-      warn(source, `request URL too long (${request.url.length} characters)`);
+      warn(ctx, `request URL too long (${request.url.length} characters)`);
       return text(
+        ctx,
         414,
         `URL too long (limit ${options.maxUrlLength} characters)`,
       );
@@ -88,14 +142,14 @@ export function createHttpHandler(
     const url = new URL(request.url);
     const path = url.pathname;
     if (prefix !== "" && path !== prefix && !path.startsWith(prefix + "/")) {
-      return text(404, "not found");
+      return text(ctx, 404, "not found");
     }
     const method = request.method;
     if (method === "OPTIONS") {
       return new Response(null, {
         status: 204,
         headers: {
-          "Access-Control-Allow-Origin": "*",
+          ...ctx.cors,
           "Access-Control-Allow-Methods": "GET, HEAD, POST",
           "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
           "Access-Control-Max-Age": "86400",
@@ -103,49 +157,79 @@ export function createHttpHandler(
       });
     }
     if (method !== "GET" && method !== "HEAD" && method !== "POST") {
-      return text(405, "method not allowed", {
+      return text(ctx, 405, "method not allowed", {
         Allow: "GET, HEAD, POST, OPTIONS",
       });
     }
     let channels: string[];
     try {
       channels = parseChannels(path.slice(prefix.length));
+      checkNames(options.names, channels);
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;
-      return text(400, error.message);
+      return refuse(ctx, 400, error.message);
     }
     if (method === "HEAD") {
-      return new Response(null, { headers: STREAM_HEADERS });
+      return new Response(null, {
+        headers: { ...STREAM_HEADERS, ...ctx.cors },
+      });
     }
-    if (method === "POST") return await post(request, url, channels, source);
+    if (method === "POST") return await post(request, url, channels, ctx);
 
     let query: PublishRequest;
     try {
       query = fromQuery(url.search.slice(1));
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;
-      return refuse(source, 400, error.message);
+      return refuse(ctx, 400, error.message);
     }
     if (query.events.length > 0 || query.commands.length > 0) {
       if (!options.getPublish) {
         return refuse(
-          source,
+          ctx,
           403,
           "publishing by GET is switched off (--no-get-publish); use POST",
         );
       }
-      return publish(channels, query, source, "text");
+      const denied = await checkPublisher(request, channels, ctx);
+      if (denied) return denied;
+      return publish(channels, query, ctx, "text");
     }
-    return subscribe(request, url, channels, source, info.completed);
+    return await subscribe(request, url, channels, ctx, info.completed);
   };
 
-  function subscribe(
+  /** A refusal when the request may not publish to `channels`, else null. */
+  async function checkPublisher(
+    request: Request,
+    channels: string[],
+    ctx: Context,
+    answer: "text" | "json" = "text",
+  ): Promise<Response | null> {
+    const result = await options.auth.checkPublish(
+      bearerToken(request.headers.get("authorization")),
+      channels,
+    );
+    return result.ok ? null : authFailure(ctx, result, answer);
+  }
+
+  function authFailure(
+    ctx: Context,
+    result: Extract<AuthResult, { ok: false }>,
+    answer: "text" | "json",
+  ): Response {
+    options.onAuthFailure?.();
+    return refuse(ctx, result.status, result.reason, answer, {
+      ...(result.status === 401 ? { "WWW-Authenticate": "Bearer" } : {}),
+    });
+  }
+
+  async function subscribe(
     request: Request,
     url: URL,
     channels: string[],
-    source: Source,
+    ctx: Context,
     completed: Promise<void>,
-  ): Response {
+  ): Promise<Response> {
     // The header is what EventSource sends when it reconnects, so it is
     // newer than a lastEventId written into the URL.
     const lastEventId = request.headers.get("last-event-id") ??
@@ -155,26 +239,66 @@ export function createHttpHandler(
         validateId(lastEventId);
       } catch (error) {
         if (!(error instanceof InstructionError)) throw error;
-        return text(400, `Last-Event-ID: ${error.message}`);
+        return text(ctx, 400, `Last-Event-ID: ${error.message}`);
       }
     }
-    const subscriber = hub.subscribe(channels, source.name, {
+    const auth = await options.auth.checkSubscribe(
+      bearerToken(request.headers.get("authorization")) ??
+        (options.authCookie === undefined
+          ? undefined
+          : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
+        url.searchParams.get("access_token") ?? undefined,
+      channels,
+    );
+    if (!auth.ok) return authFailure(ctx, auth, "text");
+    if (hub.size >= options.maxClients) {
+      return refuse(
+        ctx,
+        503,
+        `too many clients (limit ${options.maxClients})`,
+        "text",
+        {
+          "Retry-After": "10",
+        },
+      );
+    }
+    if (
+      options.maxClientsPerIp > 0 &&
+      hub.clientsFrom(ctx.address) >= options.maxClientsPerIp
+    ) {
+      return refuse(
+        ctx,
+        429,
+        `too many streams from ${ctx.address} (limit ${options.maxClientsPerIp})`,
+      );
+    }
+    const subscriber = hub.subscribe(channels, ctx.source.name, {
       lastEventId,
       retryMs: options.retryMs,
+      address: ctx.address,
+      expiresAt: auth.grant.expiresAt,
     });
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
     const done = () => subscriber.close("client disconnected");
     completed.then(done, done);
-    return new Response(subscriber.readable(), { headers: STREAM_HEADERS });
+    return new Response(subscriber.readable(), {
+      headers: { ...STREAM_HEADERS, ...ctx.cors },
+    });
   }
 
   async function post(
     request: Request,
     url: URL,
     channels: string[],
-    source: Source,
+    ctx: Context,
   ): Promise<Response> {
+    // Credentials before the body: a refused publisher costs no reading.
+    const denied = await checkPublisher(request, channels, ctx, "json");
+    if (denied) {
+      await request.body?.cancel();
+      return denied;
+    }
     let parsed: PublishRequest;
     try {
       const body = await readBody(request, options.maxBody);
@@ -185,50 +309,69 @@ export function createHttpHandler(
       );
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
-        return refuse(source, 413, error.message, "json");
+        return refuse(ctx, 413, error.message, "json");
       }
       if (error instanceof UnsupportedMediaTypeError) {
-        return refuse(source, 415, error.message, "json");
+        return refuse(ctx, 415, error.message, "json");
       }
       if (error instanceof InstructionError) {
-        return refuse(source, 400, error.message, "json");
+        return refuse(ctx, 400, error.message, "json");
       }
       throw error;
     }
     if (parsed.events.length === 0 && parsed.commands.length === 0) {
-      return refuse(source, 400, "the body holds no event", "json");
+      return refuse(ctx, 400, "the body holds no event", "json");
     }
-    return publish(channels, parsed, source, "json");
+    return publish(channels, parsed, ctx, "json");
   }
 
   function publish(
     channels: string[],
     request: PublishRequest,
-    source: Source,
+    ctx: Context,
     answer: "text" | "json",
   ): Response {
+    if (
+      !options.publishRate.allow(
+        ctx.address,
+        Math.max(1, request.events.length),
+      )
+    ) {
+      return refuse(ctx, 429, "publish rate limit exceeded", answer, {
+        "Retry-After": "1",
+      });
+    }
     // Check every command before publishing anything, so a refused request
     // has no effect at all.
     for (const command of request.commands) {
       try {
-        dispatcher.checkCommand(command, source);
+        dispatcher.checkCommand(command, ctx.source);
       } catch (error) {
         if (!(error instanceof InstructionError)) throw error;
         return refuse(
-          source,
+          ctx,
           error instanceof CommandRefusedError ? 403 : 400,
           error.message,
           answer,
         );
       }
     }
-    const result = dispatcher.publish(channels, request.events, source);
-    for (const command of request.commands) dispatcher.command(command, source);
+    let result;
+    try {
+      result = dispatcher.publish(channels, request.events, ctx.source);
+    } catch (error) {
+      if (!(error instanceof InstructionError)) throw error;
+      return refuse(ctx, 400, error.message, answer);
+    }
+    for (const command of request.commands) {
+      dispatcher.command(command, ctx.source);
+    }
     if (answer === "json") {
-      return json(202, { ids: result.ids, clients: result.clients });
+      return json(ctx, 202, { ids: result.ids, clients: result.clients });
     }
     const noun = result.events === 1 ? "event" : "events";
     return text(
+      ctx,
       200,
       `OK: ${result.events} ${noun} sent to ${result.clients} client${
         result.clients === 1 ? "" : "s"
@@ -239,19 +382,22 @@ export function createHttpHandler(
 
 /** Logs a refused request and answers it; nothing was published. */
 function refuse(
-  source: Source,
+  ctx: Context,
   status: number,
   message: string,
   answer: "text" | "json" = "text",
+  headers: Record<string, string> = {},
 ): Response {
-  warn(source, message);
+  warn(ctx, message);
   const body = `${message}; nothing was published`;
-  return answer === "json" ? json(status, { error: body }) : text(status, body);
+  return answer === "json"
+    ? json(ctx, status, { error: body }, headers)
+    : text(ctx, status, body, headers);
 }
 
-function warn(source: Source, problem: string): void {
+function warn(ctx: Context, problem: string): void {
   logger.warn("{source}: {problem}", {
-    source: describeSource(source),
+    source: describeSource(ctx.source),
     problem,
   });
 }
@@ -275,28 +421,30 @@ export function parseChannels(rest: string): string[] {
   return channels;
 }
 
-const PLAIN_HEADERS = {
-  "Content-Type": "text/plain; charset=utf-8",
-  "Access-Control-Allow-Origin": "*",
-};
-
 function text(
+  ctx: Context,
   status: number,
   body: string,
   headers: Record<string, string> = {},
 ): Response {
   return new Response(body + "\n", {
     status,
-    headers: { ...PLAIN_HEADERS, ...headers },
+    headers: {
+      "Content-Type": "text/plain; charset=utf-8",
+      ...ctx.cors,
+      ...headers,
+    },
   });
 }
 
-function json(status: number, body: unknown): Response {
+function json(
+  ctx: Context,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(JSON.stringify(body) + "\n", {
     status,
-    headers: {
-      "Content-Type": "application/json",
-      "Access-Control-Allow-Origin": "*",
-    },
+    headers: { "Content-Type": "application/json", ...ctx.cors, ...headers },
   });
 }

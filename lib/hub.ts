@@ -67,7 +67,22 @@ export interface SubscribeOptions {
   readonly lastEventId?: string;
   /** Reconnection delay to announce with a `retry:` field. */
   readonly retryMs?: number;
+  /** The client's address without port, for per-address counts. */
+  readonly address?: string;
+  /** End the stream at this time (ms since epoch), when its token expires. */
+  readonly expiresAt?: number;
 }
+
+/**
+ * The event that ends a stream whose token expired; its data is
+ * `{"reason":"token expired"}`. The client should get a new token before it
+ * reconnects.
+ */
+export const AUTH_EXPIRED_EVENT = "sse-auth-expired";
+const AUTH_EXPIRED = encodeEvent({
+  type: AUTH_EXPIRED_EVENT,
+  data: JSON.stringify({ reason: "token expired" }),
+});
 
 /** Totals since the hub started. */
 export interface HubStats extends TrafficTotals {
@@ -103,6 +118,12 @@ export class Hub implements Disposable {
   #byChannel = new Map<string, Set<Subscriber>>();
   #allChannels = new Set<Subscriber>();
   #subscribers = new Set<Subscriber>();
+  /** Open streams per client address. */
+  #byAddress = new Map<string, number>();
+  /** Subscribers whose token expires, checked by the timer. */
+  #expiring = new Set<Subscriber>();
+  /** Address of each subscriber counted in #byAddress. */
+  #addressOf = new WeakMap<Subscriber, string>();
   #nextSubscriberId = 1;
   #mark = 0;
   #keepAliveTimer: ReturnType<typeof setInterval>;
@@ -134,6 +155,11 @@ export class Hub implements Disposable {
   /** Channels with their number of subscribers (all-channel ones not counted). */
   *channelSizes(): IterableIterator<[string, number]> {
     for (const [channel, set] of this.#byChannel) yield [channel, set.size];
+  }
+
+  /** Open streams from the client address `address` (without port). */
+  clientsFrom(address: string): number {
+    return this.#byAddress.get(address) ?? 0;
   }
 
   /** Number of channels with at least one subscriber. */
@@ -194,6 +220,17 @@ export class Hub implements Disposable {
     const now = Date.now();
     for (const { bytes, events, id } of start) {
       subscriber.enqueue(bytes, events, now, id);
+    }
+    if (options.address !== undefined) {
+      this.#addressOf.set(subscriber, options.address);
+      this.#byAddress.set(
+        options.address,
+        this.clientsFrom(options.address) + 1,
+      );
+    }
+    if (options.expiresAt !== undefined) {
+      subscriber.expiresAt = options.expiresAt;
+      this.#expiring.add(subscriber);
     }
     this.#subscribers.add(subscriber);
     if (unique.length === 0) {
@@ -287,6 +324,11 @@ export class Hub implements Disposable {
     for (const sub of this.#subscribers) {
       if (sub.lastActivity <= due) sub.enqueue(KEEP_ALIVE, 0, now);
     }
+    for (const sub of this.#expiring) {
+      if (sub.expiresAt! > now) continue;
+      sub.enqueue(AUTH_EXPIRED, 1, now);
+      sub.close("token expired");
+    }
     // Quiet channels' history ages out here, every ten seconds at most.
     if (now >= this.#nextSweep) {
       this.#nextSweep = now + 10_000;
@@ -296,6 +338,13 @@ export class Hub implements Disposable {
 
   #remove(sub: Subscriber, reason: CloseReason): void {
     if (!this.#subscribers.delete(sub)) return;
+    this.#expiring.delete(sub);
+    const address = this.#addressOf.get(sub);
+    if (address !== undefined) {
+      const left = this.clientsFrom(address) - 1;
+      if (left > 0) this.#byAddress.set(address, left);
+      else this.#byAddress.delete(address);
+    }
     if (sub.channels.length === 0) {
       this.#allChannels.delete(sub);
     } else {

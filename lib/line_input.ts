@@ -15,6 +15,9 @@ import {
   parseInstructionLine,
 } from "./instruction.ts";
 import { LineSplitStream } from "./line_reader.ts";
+import { type AuthResult, permits } from "./auth.ts";
+import type { TokenBucket } from "./rate_limit.ts";
+import type { SseEvent } from "./sse_format.ts";
 
 const logger = getLogger(["sse-server", "input"]);
 
@@ -30,6 +33,14 @@ export interface LineLimits {
 export interface LineInputOptions extends LineLimits {
   readonly source: Source;
   readonly dispatcher: Dispatcher;
+  /**
+   * When set, the first line must be `auth CREDENTIAL`, checked with this;
+   * a refusal is answered and ends the input. Each publish is then checked
+   * against the grant.
+   */
+  readonly authenticate?: (credential: string) => Promise<AuthResult>;
+  /** Events this input may publish per second; past it lines are refused. */
+  readonly rate?: TokenBucket;
   /** Sends an error line back to the peer, where the input has one. */
   readonly reply?: (message: string) => Promise<void>;
 }
@@ -63,7 +74,37 @@ export async function readInstructions(
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new LineSplitStream(maxLineLength));
   let block: OpenBlock | null = null;
+  let grant: AuthResult | null = null;
+  /** Publishes unless the credential or the rate forbids it (then reports). */
+  const publish = async (channel: string, event: SseEvent, what: string) => {
+    const allowed = grant && permits(grant, [channel], "publish");
+    if (allowed && !allowed.ok) {
+      await report(`${allowed.reason}, ${what} ignored`);
+    } else if (options.rate && !options.rate.take()) {
+      await report(`publish rate limit exceeded, ${what} ignored`);
+    } else {
+      dispatcher.publish([channel], [event], source);
+    }
+  };
   for await (const item of lines) {
+    if (options.authenticate && grant === null) {
+      // The first line must authenticate; anything else ends the input.
+      const credential = item.kind === "line"
+        ? /^auth[ \t]+(\S+)[ \t]*$/.exec(item.text)?.[1]
+        : undefined;
+      grant = credential === undefined
+        ? {
+          ok: false,
+          status: 401,
+          reason: 'the first line must be "auth TOKEN"',
+        }
+        : await options.authenticate(credential);
+      if (!grant.ok) {
+        await report(`authentication failed: ${grant.reason}`);
+        return;
+      }
+      continue;
+    }
     if (block) {
       // Inside a block lines are data, kept as they are, up to the terminator.
       if (item.kind === "line" && item.text === block.header.terminator) {
@@ -76,11 +117,16 @@ export async function readInstructions(
           continue;
         }
         const { channel, type } = done.header;
-        dispatcher.publish(
-          [channel],
-          [{ type, data: done.lines.join("\n") }],
-          source,
-        );
+        try {
+          await publish(
+            channel,
+            { type, data: done.lines.join("\n") },
+            "block",
+          );
+        } catch (error) {
+          if (!(error instanceof InstructionError)) throw error;
+          await report(`${error.message}, block ignored`);
+        }
         continue;
       }
       const length = item.kind === "line" ? item.text.length : item.length;
@@ -110,9 +156,11 @@ export async function readInstructions(
         block = { header: instruction, lines: [], length: 0, overflow: false };
       } else {
         const { channel, type, data, id } = instruction;
-        dispatcher.publish([channel], [
+        await publish(
+          channel,
           id === undefined ? { type, data } : { type, data, id },
-        ], source);
+          "line",
+        );
       }
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;

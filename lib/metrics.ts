@@ -19,6 +19,7 @@ export interface MetricsSnapshot {
   readonly deliveries: number;
   readonly bytesSent: number;
   readonly slowConsumers: number;
+  readonly authFailures: number;
   readonly historyEvents: number;
   readonly eventLoopLagSeconds: number;
   readonly startTimeSeconds: number;
@@ -100,6 +101,12 @@ export function renderMetrics(m: MetricsSnapshot): string {
     "counter",
     "Subscribers dropped for not reading fast enough.",
     [[{}, m.slowConsumers]],
+  );
+  metric(
+    "sse_server_auth_failures_total",
+    "counter",
+    "Credentials refused (publishers, subscribers, admin).",
+    [[{}, m.authFailures]],
   );
   metric(
     "sse_server_history_events",

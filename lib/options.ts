@@ -43,6 +43,36 @@ export interface Options {
   readonly adminPort?: number;
   /** Address of the admin listener. */
   readonly adminBind: string;
+  /** Address of the control port (default: `bind`). */
+  readonly controlBind?: string;
+  /** Shared publish secret, as given on the command line. */
+  readonly publishToken?: string;
+  /** File holding the publish secret (wins over the other sources). */
+  readonly publishTokenFile?: string;
+  /** HS256 secret for JWTs. */
+  readonly jwtSecret?: string;
+  /** File with the PEM public key for RS256/ES256 JWTs. */
+  readonly jwtPublicKey?: string;
+  /** Subscriptions need a JWT. */
+  readonly subscribeAuth: boolean;
+  /** Cookie that may carry a subscriber's JWT. */
+  readonly authCookie?: string;
+  /** Origins allowed by CORS; `["*"]` is any. */
+  readonly corsOrigins: readonly string[];
+  /** Most subscribers in all. */
+  readonly maxClients: number;
+  /** Most subscribers per client address; 0: no limit. */
+  readonly maxClientsPerIp: number;
+  /** Most channels in one subscription or publish. */
+  readonly maxChannels: number;
+  /** Longest channel name or event type. */
+  readonly maxNameLength: number;
+  /** Most control-port connections at once. */
+  readonly maxControllers: number;
+  /** Seconds after which a silent control connection is closed; 0: never. */
+  readonly controlIdleTimeout: number;
+  /** Events per second per control connection or HTTP client address; 0: no limit. */
+  readonly publishRate: number;
 }
 
 /** Defaults of the options that have one. */
@@ -57,6 +87,13 @@ export const DEFAULTS = {
   historyAge: 3600,
   maxBody: 1048576,
   adminBind: "127.0.0.1",
+  maxClients: 100_000,
+  maxClientsPerIp: 0,
+  maxChannels: 100,
+  maxNameLength: 256,
+  maxControllers: 100,
+  controlIdleTimeout: 3600,
+  publishRate: 0,
 } as const;
 
 const SPEC = {
@@ -84,6 +121,21 @@ const SPEC = {
   "no-get-publish": { type: "boolean" },
   "admin-port": { type: "string" },
   "admin-bind": { type: "string" },
+  "control-bind": { type: "string" },
+  "publish-token": { type: "string" },
+  "publish-token-file": { type: "string" },
+  "jwt-secret": { type: "string" },
+  "jwt-public-key": { type: "string" },
+  "subscribe-auth": { type: "boolean" },
+  "auth-cookie": { type: "string" },
+  "cors-origin": { type: "string" },
+  "max-clients": { type: "string" },
+  "max-clients-per-ip": { type: "string" },
+  "max-channels": { type: "string" },
+  "max-name-length": { type: "string" },
+  "max-controllers": { type: "string" },
+  "control-idle-timeout": { type: "string" },
+  "publish-rate": { type: "string" },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>["values"];
@@ -126,6 +178,30 @@ events are published by HTTP query, on the control port or through a FIFO.
       --admin-port PORT      serve /status (JSON), /metrics (Prometheus) and
                              a live dashboard at / on this port (default: off)
       --admin-bind ADDRESS   address of the admin port (default 127.0.0.1)
+
+Security (all off by default):
+      --publish-token TOKEN  publishing needs "Authorization: Bearer TOKEN"
+                             (HTTP) or a first line "auth TOKEN" (control port);
+                             also from $SSE_PUBLISH_TOKEN
+      --publish-token-file FILE  the same, read from FILE (wins)
+      --jwt-secret SECRET    accept HS256 JWTs (publish/subscribe claims)
+      --jwt-public-key FILE  accept RS256/ES256 JWTs signed for this key
+      --subscribe-auth       subscribing needs a JWT with a subscribe claim
+      --auth-cookie NAME     a subscriber's JWT may come in this cookie
+      --cors-origin LIST     allowed origins, comma-separated (default *)
+      --control-bind ADDRESS address of the control port (default: --bind)
+
+Limits:
+      --max-clients N        subscribers in all (default 100000); then 503
+      --max-clients-per-ip N subscribers per address (default 0: no limit)
+      --max-channels N       channels per subscription or publish (default 100)
+      --max-name-length N    characters in a channel name or event type
+                             (default 256)
+      --max-controllers N    control-port connections at once (default 100)
+      --control-idle-timeout SECONDS  close silent control connections
+                             (default 3600; 0: never)
+      --publish-rate N       events per second per control connection or
+                             HTTP address (default 0: no limit); then 429
 
 Instruction lines (FIFO and control port):
   channel/type = data        publish an event of that type
@@ -319,6 +395,64 @@ function resolve(values: Parsed): Options {
       ? undefined
       : integer("--admin-port", values["admin-port"], 0, 0, 65535),
     adminBind: values["admin-bind"] ?? DEFAULTS.adminBind,
+    controlBind: values["control-bind"],
+    publishToken: values["publish-token"],
+    publishTokenFile: values["publish-token-file"],
+    jwtSecret: values["jwt-secret"],
+    jwtPublicKey: values["jwt-public-key"],
+    subscribeAuth: values["subscribe-auth"] ?? false,
+    authCookie: values["auth-cookie"],
+    corsOrigins: (values["cors-origin"] ?? "*").split(",").map((o) => o.trim())
+      .filter((o) => o !== ""),
+    maxClients: integer(
+      "--max-clients",
+      values["max-clients"],
+      DEFAULTS.maxClients,
+      1,
+      10_000_000,
+    ),
+    maxClientsPerIp: integer(
+      "--max-clients-per-ip",
+      values["max-clients-per-ip"],
+      DEFAULTS.maxClientsPerIp,
+      0,
+      10_000_000,
+    ),
+    maxChannels: integer(
+      "--max-channels",
+      values["max-channels"],
+      DEFAULTS.maxChannels,
+      1,
+      100_000,
+    ),
+    maxNameLength: integer(
+      "--max-name-length",
+      values["max-name-length"],
+      DEFAULTS.maxNameLength,
+      1,
+      1 << 20,
+    ),
+    maxControllers: integer(
+      "--max-controllers",
+      values["max-controllers"],
+      DEFAULTS.maxControllers,
+      1,
+      1_000_000,
+    ),
+    controlIdleTimeout: number(
+      "--control-idle-timeout",
+      values["control-idle-timeout"],
+      DEFAULTS.controlIdleTimeout,
+      0,
+      31_536_000,
+    ),
+    publishRate: integer(
+      "--publish-rate",
+      values["publish-rate"],
+      DEFAULTS.publishRate,
+      0,
+      100_000_000,
+    ),
   };
 }
 

@@ -11,7 +11,10 @@ import { ControlPort } from "./control_port.ts";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import { FifoInput } from "./fifo.ts";
-import { createHttpHandler } from "./http_server.ts";
+import { createHttpHandler, type HttpHandlerOptions } from "./http_server.ts";
+import { type AuthConfig, Authorizer, type AuthResult } from "./auth.ts";
+import { checkNames, type NameLimits } from "./limits.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import { describe, Hub, type PublishResult } from "./hub.ts";
 import { type MetricsSnapshot, TOP_CHANNELS } from "./metrics.ts";
 import {
@@ -30,6 +33,26 @@ import type { TlsFiles } from "./tls.ts";
 
 const logger = getLogger(["sse-server", "server"]);
 
+/** Limits of a server; see the options of the same names. */
+export interface ServerLimits extends NameLimits {
+  readonly maxClients: number;
+  readonly maxClientsPerIp: number;
+  readonly maxControllers: number;
+  readonly controlIdleTimeoutMs: number;
+  /** Events per second per control connection or HTTP address; 0: none. */
+  readonly publishRate: number;
+}
+
+const NO_LIMITS: ServerLimits = {
+  maxNameLength: Number.MAX_SAFE_INTEGER,
+  maxChannels: Number.MAX_SAFE_INTEGER,
+  maxClients: Number.MAX_SAFE_INTEGER,
+  maxClientsPerIp: 0,
+  maxControllers: Number.MAX_SAFE_INTEGER,
+  controlIdleTimeoutMs: 0,
+  publishRate: 0,
+};
+
 /** How many recent events the dashboard is shown. */
 const RECENT_EVENTS = 30;
 
@@ -43,10 +66,16 @@ export interface RecentEvent {
   readonly id: string | null;
 }
 
-/** The configuration as reports show it: no key material. */
+/** The configuration as reports show it: no key material, no secrets. */
 function publicOptions(config: ServerConfig): Record<string, unknown> {
-  const { tls, ...rest } = config;
-  return { ...rest, tls: tls !== undefined };
+  const { tls, auth, ...rest } = config;
+  return {
+    ...rest,
+    tls: tls !== undefined,
+    publishToken: auth?.publishToken !== undefined,
+    jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,
+    subscribeAuth: auth?.subscribeAuth ?? false,
+  };
 }
 
 /** Everything a server needs to start; no file is read after start-up but the FIFO. */
@@ -76,6 +105,16 @@ export interface ServerConfig {
   readonly adminPort?: number;
   /** Address of the admin listener (default 127.0.0.1). */
   readonly adminBind?: string;
+  /** Address of the control port (default: `bind`). */
+  readonly controlBind?: string;
+  /** Credentials for publishing and subscribing; none required if absent. */
+  readonly auth?: AuthConfig;
+  /** Cookie that may carry a subscriber's token. */
+  readonly authCookie?: string;
+  /** Allowed CORS origins (default `["*"]`). */
+  readonly corsOrigins?: readonly string[];
+  /** Limits on clients, controllers, names and publishing (defaults: none). */
+  readonly limits?: Partial<ServerLimits>;
   /** How long `halt` lets streams drain before cutting them (default 2 s). */
   readonly haltGraceMs?: number;
 }
@@ -105,6 +144,9 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   #recent: RecentEvent[] = [];
   /** When the server started. */
   readonly startedAt: Date = new Date();
+  /** Credentials refused so far. */
+  authFailures = 0;
+  readonly #limits: ServerLimits;
   /** Events published so far, by input. */
   readonly published: Record<Source["kind"], number> = {
     http: 0,
@@ -116,6 +158,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   private constructor(config: ServerConfig, hub: Hub) {
     this.#config = config;
     this.hub = hub;
+    this.#limits = { ...NO_LIMITS, ...config.limits };
   }
 
   /**
@@ -124,6 +167,9 @@ export class SseServer implements Dispatcher, AsyncDisposable {
    * {@linkcode StartupError} if any fails, after closing what was opened.
    */
   static async start(config: ServerConfig): Promise<SseServer> {
+    const auth = await Authorizer.create(
+      config.auth ?? { subscribeAuth: false },
+    );
     const hub = new Hub({
       maxQueuedBytes: config.maxClientBuffer,
       keepAliveMs: config.keepAliveMs,
@@ -138,27 +184,62 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     };
     // The server exists before any input, so none can reach it half-made.
     const server = new SseServer(config, hub);
+    const lim = server.#limits;
+    // Counts refusals for metrics; the reason is logged where it happens.
+    const counted = async (check: Promise<AuthResult>) => {
+      const result = await check;
+      if (!result.ok) server.authFailures++;
+      return result;
+    };
     try {
-      server.#http = serveHttp(config, hub, server);
+      server.#http = serveHttp(config, hub, server, {
+        auth,
+        authCookie: config.authCookie,
+        corsOrigins: config.corsOrigins ?? ["*"],
+        names: lim,
+        maxClients: lim.maxClients,
+        maxClientsPerIp: lim.maxClientsPerIp,
+        publishRate: new RateLimiter(lim.publishRate),
+        onAuthFailure: () => server.authFailures++,
+      });
       if (config.controlPort !== undefined) {
         server.#control = ControlPort.listen({
-          hostname: config.bind,
+          hostname: config.controlBind ?? config.bind,
           port: config.controlPort,
           tls: config.tls,
           limits,
+          maxConnections: lim.maxControllers,
+          idleTimeoutMs: lim.controlIdleTimeoutMs,
+          publishRate: lim.publishRate,
+          authenticate: auth.publishProtected
+            ? (credential) => counted(auth.authenticatePublisher(credential))
+            : undefined,
         }, server);
       }
       if (config.fifo !== undefined) {
         server.#fifo = await FifoInput.open({
           path: config.fifo,
           limits,
-          mode: config.fifoMode ?? 0o666,
+          // With a publish secret the FIFO must not be an open door.
+          mode: config.fifoMode ?? (auth.publishProtected ? 0o600 : 0o666),
         }, server);
       }
       if (config.adminPort !== undefined) {
         server.#admin = AdminServer.listen({
           hostname: config.adminBind ?? "127.0.0.1",
           port: config.adminPort,
+          // Protected like publishing: the token, or a JWT that may publish
+          // everywhere.
+          authorize: auth.publishProtected
+            ? async (credential) => {
+              const result = await counted(
+                auth.authenticatePublisher(credential),
+              );
+              return result.ok &&
+                (result.grant.patterns === null ||
+                  result.grant.patterns.includes("*"));
+            }
+            : undefined,
         }, server);
       }
     } catch (error) {
@@ -192,6 +273,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     events: readonly SseEvent[],
     source: Source,
   ): PublishResult {
+    checkNames(this.#limits, channels, events.map((event) => event.type));
     const result = this.hub.publish(channels, events);
     this.published[source.kind] += events.length;
     const time = Date.now();
@@ -324,6 +406,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       deliveries: stats.deliveries,
       bytesSent: stats.bytesSent,
       slowConsumers: stats.slowConsumers,
+      authFailures: this.authFailures,
       historyEvents: this.hub.history.size,
       eventLoopLagSeconds,
       startTimeSeconds: this.startedAt.getTime() / 1000,
@@ -414,6 +497,17 @@ function serveHttp(
   config: ServerConfig,
   hub: Hub,
   dispatcher: Dispatcher,
+  access: Pick<
+    HttpHandlerOptions,
+    | "auth"
+    | "authCookie"
+    | "corsOrigins"
+    | "names"
+    | "maxClients"
+    | "maxClientsPerIp"
+    | "publishRate"
+    | "onAuthFailure"
+  >,
 ): Deno.HttpServer<Deno.NetAddr> {
   const handler = createHttpHandler(
     {
@@ -422,6 +516,7 @@ function serveHttp(
       maxBody: config.maxBody,
       getPublish: config.getPublish,
       retryMs: config.retryMs,
+      ...access,
     },
     hub,
     dispatcher,

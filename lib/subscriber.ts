@@ -15,7 +15,8 @@ import { concatBytes } from "./bytes.ts";
 export type CloseReason =
   | "client disconnected"
   | "slow consumer"
-  | "server halting";
+  | "server halting"
+  | "token expired";
 
 /** What the hub knows about a subscriber, for `status` and logs. */
 export interface SubscriberInfo {
@@ -63,6 +64,8 @@ export class Subscriber {
   bytesQueued = 0;
   bytesSent = 0;
   lastEventId: string | undefined;
+  /** When the subscriber's credential runs out (ms since epoch), if ever. */
+  expiresAt: number | undefined;
 
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
@@ -160,7 +163,8 @@ export class Subscriber {
   close(reason: CloseReason): void {
     if (this.#closeReason !== null) return;
     this.#closeReason = reason;
-    if (reason === "server halting") {
+    // Ends that the server chooses let the queue (and its last words) drain.
+    if (reason === "server halting" || reason === "token expired") {
       this.#state = "ending";
     } else {
       this.#state = "closed";

@@ -149,3 +149,20 @@ Deno.test("FIFO: a path that exists and is not a FIFO is refused and never touch
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("FIFO: writers in quick succession never meet a closed pipe, and nothing is lost", async () => {
+  const dir = await Deno.makeTempDir();
+  const fifo = `${dir}/sse.fifo`;
+  try {
+    await using server = await startServer(["-F", fifo]);
+    await using sub = await connect(`${server.baseUrl}/n`);
+    // Each write is its own open/write/close, like `echo … > fifo` in a loop;
+    // a reader that closed and reopened between them would make some fail.
+    for (let i = 0; i < 300; i++) await writeFifo(fifo, `n = ${i}\n`);
+    for (let i = 0; i < 300; i++) {
+      assert.equal((await sub.nextEvent()).data, String(i));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -65,6 +65,21 @@ Deno.test("parseOptions: defaults", async () => {
     getPublish: true,
     adminPort: undefined,
     adminBind: "127.0.0.1",
+    controlBind: undefined,
+    publishToken: undefined,
+    publishTokenFile: undefined,
+    jwtSecret: undefined,
+    jwtPublicKey: undefined,
+    subscribeAuth: false,
+    authCookie: undefined,
+    corsOrigins: ["*"],
+    maxClients: 100_000,
+    maxClientsPerIp: 0,
+    maxChannels: 100,
+    maxNameLength: 256,
+    maxControllers: 100,
+    controlIdleTimeout: 3600,
+    publishRate: 0,
   };
   assert.deepEqual(options, expected);
   assert.equal(DEFAULTS.port, 8080);
