@@ -106,19 +106,28 @@ async function serve(payload: ChildPayload): Promise<number> {
       stdout: options.nodaemon && !detached && options.logFile === undefined,
       file: options.logFile,
     });
-    await using server = await SseServer.start(
-      serverConfig(options, tls, auth),
-    );
-    const halt = () => void server.halt();
+    // Signals are caught from before start-up: one that comes while the
+    // ports open halts the server as soon as it exists.
+    let server: SseServer | undefined;
+    let haltAsked = false;
+    const halt = () => {
+      haltAsked = true;
+      void server?.halt();
+    };
     const reopen = () => logging.reopen();
     Deno.addSignalListener("SIGTERM", halt);
     Deno.addSignalListener("SIGINT", halt);
     Deno.addSignalListener("SIGHUP", reopen);
+    await using started = await SseServer.start(
+      serverConfig(options, tls, auth),
+    );
+    server = started;
+    if (haltAsked) void started.halt();
     if (detached) {
       await Deno.stdout.write(encoder.encode(`ready ${Deno.pid}\n`));
       Deno.stdout.close();
     }
-    await server.finished;
+    await started.finished;
     Deno.removeSignalListener("SIGTERM", halt);
     Deno.removeSignalListener("SIGINT", halt);
     Deno.removeSignalListener("SIGHUP", reopen);

@@ -167,7 +167,13 @@ export function createHttpHandler(
       checkNames(options.names, channels);
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;
-      return refuse(ctx, 400, error.message);
+      // A POST is answered in JSON whatever refuses it.
+      return refuse(
+        ctx,
+        400,
+        error.message,
+        method === "POST" ? "json" : "text",
+      );
     }
     if (method === "HEAD") {
       return new Response(null, {

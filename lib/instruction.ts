@@ -55,8 +55,9 @@ export class CommandRefusedError extends InstructionError {
 // Channel names and event types are single words: no white space or control
 // characters (they would be trimmed or break the line syntax), no `/` (it
 // separates channel from type) and no `=` (it separates the data).
+// Any white space counts, Unicode's too (\s), and the C1 controls.
 // deno-lint-ignore no-control-regex
-const FORBIDDEN_IN_NAME = /[\x00-\x20\x7f/=]/;
+const FORBIDDEN_IN_NAME = /[\x00-\x20\x7f-\x9f/=\s]/;
 
 /**
  * Checks a channel name or event type, throwing an {@linkcode InstructionError}
@@ -91,6 +92,11 @@ export function validateId(id: string): void {
 
 function describeChar(c: string): string {
   if (c === " ") return "a space";
+  if (/\s/.test(c) && c.charCodeAt(0) > 0x20) {
+    return `the white space U+${
+      c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")
+    }`;
+  }
   if (c === "/" || c === "=") return `'${c}'`;
   return `the control character U+${
     c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")
@@ -123,7 +129,17 @@ export function trimAscii(text: string): string {
 export function parseInstructionLine(line: string): Instruction | null {
   const text = trimAscii(line);
   if (text === "") return null;
-  if (text.startsWith("{")) return parseJsonLine(text);
+  // A JSON object is a JSON line; anything else starting with "{" and holding
+  // an "=" is a classic line whose channel starts with "{", as before.
+  if (text.startsWith("{")) {
+    const json = tryJson(text);
+    if (json.ok) return jsonInstruction(json.value);
+    if (!text.includes("=")) {
+      throw new InstructionError(
+        `a line starting with '{' must be a JSON object: ${json.error}`,
+      );
+    }
+  }
   const eq = text.indexOf("=");
   const block = eq < 0 ? BLOCK_HEADER.exec(text) : null;
   if (block) {
@@ -163,19 +179,19 @@ const JSON_FIELDS = new Set(["channel", "event", "data", "id"]);
  * character; `event` defaults to `message`, `id` is optional, and `data`
  * that is not a string is sent as its JSON text.
  */
-function parseJsonLine(text: string): PublishInstruction {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new InstructionError(
-      `a line starting with '{' must be a JSON object: ${
-        (error as Error).message
-      }`,
-    );
-  }
+function jsonInstruction(value: unknown): PublishInstruction {
   const event = parseJsonEvent(value, true);
   return { kind: "publish", ...event, channel: event.channel! };
+}
+
+function tryJson(
+  text: string,
+): { ok: true; value: unknown } | { ok: false; error: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, error: (error as Error).message };
+  }
 }
 
 /** An event read from JSON, before it is given channels. */

@@ -147,6 +147,13 @@ export async function readInstructions(
       );
       continue;
     }
+    if (/^[ \t]*auth[ \t]/.test(item.text)) {
+      // Never echo a credential into the log or back to the peer.
+      await report(
+        "an auth line is only accepted as the first line of a control connection, ignored",
+      );
+      continue;
+    }
     try {
       const instruction = parseInstructionLine(item.text);
       if (instruction === null) continue;

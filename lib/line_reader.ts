@@ -82,7 +82,9 @@ export class LineSplitStream extends TransformStream<string, LineItem> {
       },
       flush(controller) {
         // A CR still held back ends the last line, like a line break.
-        if (pending !== "" || skipped >= 0) emitLine(pending, controller);
+        if (pending !== "" || skipped >= 0 || heldCR) {
+          emitLine(pending, controller);
+        }
         pending = "";
       },
     });
