@@ -44,6 +44,10 @@ async function main(args: string[]): Promise<number> {
     options,
     tls,
     auth: await readAuthConfig(options),
+    redisPassword: options.redisPasswordFile === undefined
+      ? undefined
+      : (await readSecretFile(options.redisPasswordFile, "Redis password"))
+        .trim(),
     detached: !options.nodaemon,
   };
   if (!payload.detached && account === undefined) return await serve(payload);
@@ -100,7 +104,7 @@ async function readSecretFile(path: string, what: string): Promise<string> {
 
 /** Runs the server in this process until it halts. */
 async function serve(payload: ChildPayload): Promise<number> {
-  const { options, tls, auth, detached } = payload;
+  const { options, tls, auth, redisPassword, detached } = payload;
   try {
     await using logging = await setupLogging({
       stdout: options.nodaemon && !detached && options.logFile === undefined,
@@ -119,7 +123,7 @@ async function serve(payload: ChildPayload): Promise<number> {
     Deno.addSignalListener("SIGINT", halt);
     Deno.addSignalListener("SIGHUP", reopen);
     await using started = await SseServer.start(
-      serverConfig(options, tls, auth),
+      serverConfig(options, tls, auth, redisPassword),
     );
     server = started;
     if (haltAsked) void started.halt();
@@ -148,6 +152,7 @@ function serverConfig(
   options: Options,
   tls: ChildPayload["tls"],
   auth: ChildPayload["auth"],
+  redisPassword: string | undefined,
 ): ServerConfig {
   return {
     urlPath: options.urlPath,
@@ -168,6 +173,9 @@ function serverConfig(
     adminPort: options.adminPort,
     adminBind: options.adminBind,
     controlBind: options.controlBind,
+    redis: options.redis === undefined
+      ? undefined
+      : { url: options.redis, password: redisPassword },
     auth,
     authCookie: options.authCookie,
     corsOrigins: options.corsOrigins,

@@ -27,6 +27,8 @@ export interface ChildPayload {
   readonly tls?: TlsFiles;
   /** Secrets read by the parent (token file, JWT key). */
   readonly auth?: AuthConfig;
+  /** The Redis password, read by the parent from its file. */
+  readonly redisPassword?: string;
   /** The child runs detached and must report readiness on stdout. */
   readonly detached: boolean;
 }

@@ -23,7 +23,7 @@ export interface Dispatcher {
     channels: readonly string[],
     events: readonly SseEvent[],
     source: Source,
-  ): PublishResult;
+  ): PublishResult | Promise<PublishResult>;
   /**
    * Throws `InstructionError` when the command is unknown, and its subclass
    * `CommandRefusedError` when it is not allowed from this source; lets an

@@ -36,6 +36,7 @@ import {
   UnsupportedMediaTypeError,
 } from "./post_body.ts";
 import type { RateLimiter } from "./rate_limit.ts";
+import { ClusterUnavailableError } from "./cluster.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 
@@ -67,6 +68,23 @@ export interface HttpHandlerOptions {
   readonly publishRate: RateLimiter;
   /** Called for every refused credential, for metrics. */
   readonly onAuthFailure?: () => void;
+  /**
+   * Where a reconnecting client's missed events come from when the hub does
+   * not keep them (with Redis). `isNew` tells which held live events are not
+   * in the replay.
+   */
+  readonly replay?: (
+    channels: readonly string[],
+    lastEventId: string,
+  ) => Promise<ExternalReplay>;
+}
+
+/** A replay fetched from outside the hub. */
+export interface ExternalReplay {
+  /** The encoded events, gap event first when there is one. */
+  readonly entries: readonly { bytes: Uint8Array; id?: string }[];
+  /** True for a live event id that the replay does not already hold. */
+  readonly isNew: (id: string | undefined) => boolean;
 }
 
 const CORS_ALLOW_HEADERS =
@@ -199,7 +217,7 @@ export function createHttpHandler(
       }
       const denied = await checkPublisher(request, channels, ctx);
       if (denied) return denied;
-      return publish(channels, query, ctx, "text");
+      return await publish(channels, query, ctx, "text");
     }
     return await subscribe(request, url, channels, ctx, info.completed);
   };
@@ -278,12 +296,20 @@ export function createHttpHandler(
         `too many streams from ${ctx.address} (limit ${options.maxClientsPerIp})`,
       );
     }
+    // With a replay from elsewhere (Redis), the subscriber joins the fan-out
+    // first and holds live events until the replay is in.
+    const external = options.replay !== undefined && lastEventId !== undefined;
     const subscriber = hub.subscribe(channels, ctx.source.name, {
-      lastEventId,
+      lastEventId: external ? undefined : lastEventId,
       retryMs: options.retryMs,
       address: ctx.address,
       expiresAt: auth.grant.expiresAt,
+      hold: external,
     });
+    if (external) {
+      const replayed = await options.replay!(channels, lastEventId!);
+      subscriber.release(replayed.entries, replayed.isNew, Date.now());
+    }
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
     const done = () => subscriber.close("client disconnected");
@@ -328,15 +354,15 @@ export function createHttpHandler(
     if (parsed.events.length === 0 && parsed.commands.length === 0) {
       return refuse(ctx, 400, "the body holds no event", "json");
     }
-    return publish(channels, parsed, ctx, "json");
+    return await publish(channels, parsed, ctx, "json");
   }
 
-  function publish(
+  async function publish(
     channels: string[],
     request: PublishRequest,
     ctx: Context,
     answer: "text" | "json",
-  ): Response {
+  ): Promise<Response> {
     if (
       !options.publishRate.allow(
         ctx.address,
@@ -364,10 +390,11 @@ export function createHttpHandler(
     }
     let result;
     try {
-      result = dispatcher.publish(channels, request.events, ctx.source);
+      result = await dispatcher.publish(channels, request.events, ctx.source);
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;
-      return refuse(ctx, 400, error.message, answer);
+      const unavailable = error instanceof ClusterUnavailableError;
+      return refuse(ctx, unavailable ? 503 : 400, error.message, answer);
     }
     for (const command of request.commands) {
       dispatcher.command(command, ctx.source);

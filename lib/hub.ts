@@ -71,6 +71,11 @@ export interface SubscribeOptions {
   readonly address?: string;
   /** End the stream at this time (ms since epoch), when its token expires. */
   readonly expiresAt?: number;
+  /**
+   * Hold live events back until `Subscriber.release()`: the caller fetches a
+   * replay from elsewhere (Redis) after the subscriber joined the fan-out.
+   */
+  readonly hold?: boolean;
 }
 
 /**
@@ -157,6 +162,24 @@ export class Hub implements Disposable {
     for (const [channel, set] of this.#byChannel) yield [channel, set.size];
   }
 
+  /** How many subscribers an event on `channels` would reach now. */
+  countSubscribers(channels: readonly string[]): number {
+    const mark = ++this.#mark;
+    let count = 0;
+    for (const sub of this.#allChannels) {
+      sub.mark = mark;
+      count++;
+    }
+    for (const channel of channels) {
+      for (const sub of this.#byChannel.get(channel) ?? []) {
+        if (sub.mark === mark) continue;
+        sub.mark = mark;
+        count++;
+      }
+    }
+    return count;
+  }
+
   /** Open streams from the client address `address` (without port). */
   clientsFrom(address: string): number {
     return this.#byAddress.get(address) ?? 0;
@@ -221,6 +244,7 @@ export class Hub implements Disposable {
     for (const { bytes, events, id } of start) {
       subscriber.enqueue(bytes, events, now, id);
     }
+    if (options.hold) subscriber.hold();
     if (options.address !== undefined) {
       this.#addressOf.set(subscriber, options.address);
       this.#byAddress.set(

@@ -40,7 +40,7 @@ export type Instruction =
   | CommandInstruction;
 
 /** The commands the server knows. */
-export const COMMANDS: readonly string[] = ["status", "halt"];
+export const COMMANDS: readonly string[] = ["status", "halt", "halt-all"];
 
 /** A line or parameter that cannot be understood; the message names the fault. */
 export class InstructionError extends Error {

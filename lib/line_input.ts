@@ -83,7 +83,7 @@ export async function readInstructions(
     } else if (options.rate && !options.rate.take()) {
       await report(`publish rate limit exceeded, ${what} ignored`);
     } else {
-      dispatcher.publish([channel], [event], source);
+      await dispatcher.publish([channel], [event], source);
     }
   };
   for await (const item of lines) {

@@ -73,6 +73,10 @@ export interface Options {
   readonly controlIdleTimeout: number;
   /** Events per second per control connection or HTTP client address; 0: no limit. */
   readonly publishRate: number;
+  /** Redis URL for scale-out; none if absent. */
+  readonly redis?: string;
+  /** File with the Redis password. */
+  readonly redisPasswordFile?: string;
 }
 
 /** Defaults of the options that have one. */
@@ -136,6 +140,8 @@ const SPEC = {
   "max-controllers": { type: "string" },
   "control-idle-timeout": { type: "string" },
   "publish-rate": { type: "string" },
+  redis: { type: "string" },
+  "redis-password-file": { type: "string" },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>["values"];
@@ -202,6 +208,12 @@ Limits:
                              (default 3600; 0: never)
       --publish-rate N       events per second per control connection or
                              HTTP address (default 0: no limit); then 429
+
+Scale-out:
+      --redis URL            share channels, ids and history with other
+                             instances through Redis (redis://HOST:PORT/DB,
+                             rediss:// for TLS)
+      --redis-password-file FILE  the Redis password, if not in the URL
 
 Instruction lines (FIFO and control port):
   channel/type = data        publish an event of that type
@@ -446,6 +458,8 @@ function resolve(values: Parsed): Options {
       0,
       31_536_000,
     ),
+    redis: redisUrl(values.redis),
+    redisPasswordFile: values["redis-password-file"],
     publishRate: integer(
       "--publish-rate",
       values["publish-rate"],
@@ -495,4 +509,14 @@ function number(
 
 function usage(message: string): StartupError {
   return new StartupError(message, ExitCode.usage);
+}
+
+function redisUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^rediss?:\/\/[^\s]+$/.test(raw)) {
+    throw usage(
+      `--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
 }

@@ -8,10 +8,15 @@
 import { getLogger } from "@logtape/logtape";
 import { AdminServer } from "./admin_server.ts";
 import { ControlPort } from "./control_port.ts";
+import { compareIds, RedisCluster } from "./cluster.ts";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import { FifoInput } from "./fifo.ts";
-import { createHttpHandler, type HttpHandlerOptions } from "./http_server.ts";
+import {
+  createHttpHandler,
+  type ExternalReplay,
+  type HttpHandlerOptions,
+} from "./http_server.ts";
 import { type AuthConfig, Authorizer, type AuthResult } from "./auth.ts";
 import { checkNames, type NameLimits } from "./limits.ts";
 import { RateLimiter } from "./rate_limit.ts";
@@ -68,9 +73,11 @@ export interface RecentEvent {
 
 /** The configuration as reports show it: no key material, no secrets. */
 function publicOptions(config: ServerConfig): Record<string, unknown> {
-  const { tls, auth, ...rest } = config;
+  const { tls, auth, redis, ...rest } = config;
   return {
     ...rest,
+    // A password in the URL is not shown.
+    redis: redis?.url.replace(/\/\/[^@/]*@/, "//***@"),
     tls: tls !== undefined,
     publishToken: auth?.publishToken !== undefined,
     jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,
@@ -107,6 +114,8 @@ export interface ServerConfig {
   readonly adminBind?: string;
   /** Address of the control port (default: `bind`). */
   readonly controlBind?: string;
+  /** Share channels, ids and history with other instances through Redis. */
+  readonly redis?: { readonly url: string; readonly password?: string };
   /** Credentials for publishing and subscribing; none required if absent. */
   readonly auth?: AuthConfig;
   /** Cookie that may carry a subscriber's token. */
@@ -140,6 +149,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   #control?: ControlPort;
   #fifo?: FifoInput;
   #admin?: AdminServer;
+  #cluster?: RedisCluster;
   #halting: Promise<void> | null = null;
   #recent: RecentEvent[] = [];
   /** When the server started. */
@@ -173,7 +183,8 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     const hub = new Hub({
       maxQueuedBytes: config.maxClientBuffer,
       keepAliveMs: config.keepAliveMs,
-      history: {
+      // With Redis, ids and history live there; the hub keeps none.
+      history: config.redis ? undefined : {
         maxPerChannel: config.history,
         maxAgeMs: config.historyAgeMs,
       },
@@ -192,7 +203,21 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       return result;
     };
     try {
+      if (config.redis) {
+        server.#cluster = RedisCluster.start({
+          ...config.redis,
+          history: config.history,
+          historyAgeMs: config.historyAgeMs,
+          onCommand: (command) => {
+            logger.info("cluster: command {command}", { command });
+            if (command === "halt") void server.halt();
+          },
+        }, hub);
+      }
       server.#http = serveHttp(config, hub, server, {
+        replay: server.#cluster
+          ? (channels, id) => server.#replay(channels, id)
+          : undefined,
         auth,
         authCookie: config.authCookie,
         corsOrigins: config.corsOrigins ?? ["*"],
@@ -268,13 +293,42 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     return this.#finished.promise;
   }
 
+  /**
+   * Publishes events from `source`. With Redis the events are appended there
+   * first (the result counts this instance's clients), and the local fan-out
+   * follows when this instance reads them back.
+   */
   publish(
     channels: readonly string[],
     events: readonly SseEvent[],
     source: Source,
-  ): PublishResult {
+  ): PublishResult | Promise<PublishResult> {
     checkNames(this.#limits, channels, events.map((event) => event.type));
-    const result = this.hub.publish(channels, events);
+    if (!this.#cluster) {
+      return this.#published(
+        channels,
+        events,
+        source,
+        this.hub.publish(channels, events),
+      );
+    }
+    const cluster = this.#cluster;
+    return cluster.append(channels, events).then((ids) =>
+      this.#published(channels, events, source, {
+        events: events.length,
+        clients: this.hub.countSubscribers(channels),
+        ids,
+      })
+    );
+  }
+
+  /** Counts, remembers and logs a publish. */
+  #published(
+    channels: readonly string[],
+    events: readonly SseEvent[],
+    source: Source,
+    result: PublishResult,
+  ): PublishResult {
     this.published[source.kind] += events.length;
     const time = Date.now();
     events.forEach((event, i) => {
@@ -327,6 +381,57 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     });
     if (command === "status") this.status();
     else if (command === "halt") void this.halt();
+    else if (command === "halt-all") {
+      if (!this.#cluster) {
+        void this.halt();
+        return;
+      }
+      // Every instance, this one included, halts when it reads this back.
+      this.#cluster.broadcast("halt").catch((error) => {
+        logger.error(
+          "halt-all not sent ({error}); halting this instance only",
+          {
+            error: errorMessage(error),
+          },
+        );
+        void this.halt();
+      });
+    }
+  }
+
+  /**
+   * A reconnecting client's missed events, from Redis. When Redis cannot be
+   * read, the client gets a gap event (reason "unavailable") and live events.
+   */
+  async #replay(
+    channels: readonly string[],
+    lastEventId: string,
+  ): Promise<ExternalReplay> {
+    try {
+      const { entries, gap } = await this.#cluster!.replay(
+        channels,
+        lastEventId,
+      );
+      const newest = entries.at(-1)?.id ??
+        (/^\d+-\d+$/.test(lastEventId) ? lastEventId : undefined);
+      return {
+        entries: gap
+          ? [{ bytes: RedisCluster.gapEvent(lastEventId, gap) }, ...entries]
+          : entries,
+        isNew: (id) =>
+          id === undefined || newest === undefined ||
+          compareIds(id, newest) > 0,
+      };
+    } catch (error) {
+      logger.warn("replay for {id} failed: {error}", {
+        id: lastEventId,
+        error: errorMessage(error),
+      });
+      return {
+        entries: [{ bytes: RedisCluster.gapEvent(lastEventId, "unavailable") }],
+        isNew: () => true,
+      };
+    }
   }
 
   /** Writes the status report into the log (the `status` command). */
@@ -441,6 +546,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       this.#control?.close(),
       this.#fifo?.close(),
       this.#admin?.close(),
+      this.#cluster?.close(),
     ]);
     const shutdown = this.#http!.shutdown();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -507,6 +613,7 @@ function serveHttp(
     | "maxClientsPerIp"
     | "publishRate"
     | "onAuthFailure"
+    | "replay"
   >,
 ): Deno.HttpServer<Deno.NetAddr> {
   const handler = createHttpHandler(

@@ -68,6 +68,9 @@ export class Subscriber {
   expiresAt: number | undefined;
 
   #queue: Uint8Array[] = [];
+  /** Live events held back while a replay is fetched; see hold(). */
+  #held: { bytes: Uint8Array; events: number; id?: string }[] | null = null;
+  #heldBytes = 0;
   #queuedBytes = 0;
   #maxQueuedBytes: number;
   #wake: (() => void) | null = null;
@@ -119,9 +122,16 @@ export class Subscriber {
     lastEventId?: string,
   ): boolean {
     if (this.#state !== "open") return false;
-    if (this.#queuedBytes + bytes.length > this.#maxQueuedBytes) {
+    if (
+      this.#queuedBytes + this.#heldBytes + bytes.length > this.#maxQueuedBytes
+    ) {
       this.close("slow consumer");
       return false;
+    }
+    if (this.#held) {
+      this.#held.push({ bytes, events, id: lastEventId });
+      this.#heldBytes += bytes.length;
+      return true;
     }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
@@ -135,6 +145,36 @@ export class Subscriber {
       wake();
     }
     return true;
+  }
+
+  /**
+   * Holds live events back (still counted against the buffer limit) until
+   * {@linkcode Subscriber.release}: for a replay fetched asynchronously after
+   * the subscriber joined the fan-out, so that nothing published in between
+   * is missed and the replay still comes first.
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /**
+   * Queues `replay` (allowed on top of the buffer limit, being bounded by
+   * the history), then the held live events that `keep` accepts (those not
+   * already in the replay), and stops holding.
+   */
+  release(
+    replay: readonly { bytes: Uint8Array; id?: string }[],
+    keep: (id: string | undefined) => boolean,
+    now: number,
+  ): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#heldBytes = 0;
+    for (const item of replay) this.#maxQueuedBytes += item.bytes.length;
+    for (const item of replay) this.enqueue(item.bytes, 1, now, item.id);
+    for (const item of held) {
+      if (keep(item.id)) this.enqueue(item.bytes, item.events, now, item.id);
+    }
   }
 
   /**

@@ -2,7 +2,8 @@
 # Installs the system packages the test suite needs on a Debian (or Ubuntu)
 # machine, as root:
 #
-#   chromium   headless browser for tests/browser_test.ts
+#   chromium       headless browser for the browser and dashboard tests
+#   redis-server   the broker for tests/cluster_test.ts
 #
 # Idempotent: prints nothing and changes nothing when everything is there.
 # Deno itself is not installed here (npm i -g deno@2).
@@ -21,6 +22,7 @@ have_chromium() {
 
 missing=()
 have_chromium || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if ((${#missing[@]} == 0)); then
   exit 0
@@ -43,8 +45,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q "${missing[@]}"
 
-if ! have_chromium; then
-  fail "apt-get finished but 'chromium' is still not on PATH"
+if ! have_chromium || ! command -v redis-server >/dev/null 2>&1; then
+  fail "apt-get finished but chromium or redis-server is still not on PATH"
   exit 1
 fi
 say "installed: $(chromium --version 2>/dev/null | tail -n 1)"

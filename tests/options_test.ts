@@ -80,6 +80,8 @@ Deno.test("parseOptions: defaults", async () => {
     maxControllers: 100,
     controlIdleTimeout: 3600,
     publishRate: 0,
+    redis: undefined,
+    redisPasswordFile: undefined,
   };
   assert.deepEqual(options, expected);
   assert.equal(DEFAULTS.port, 8080);
