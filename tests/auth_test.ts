@@ -5,7 +5,8 @@
 // control port's listening address.
 import assert from "node:assert/strict";
 import * as jose from "jose";
-import { Condition } from "./helpers/condition.ts";
+import { within } from "./helpers/condition.ts";
+import { openController } from "./helpers/publishers.ts";
 import { type RunningServer, startServer } from "./helpers/server_process.ts";
 import { connect, typeAndData } from "./helpers/sse_client.ts";
 
@@ -72,100 +73,6 @@ async function hs256(
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-/** Fails after `ms` unless `promise` settles first. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A line-oriented TCP controller that collects the server's answers. */
-async function controller(port: number, hostname = "127.0.0.1") {
-  const conn = await Deno.connect({ hostname, port });
-  const changed = new Condition();
-  let text = "";
-  let finished = false;
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    const buffer = new Uint8Array(4096);
-    try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
-        text += decoder.decode(buffer.subarray(0, n), { stream: true });
-        changed.notify();
-      }
-    } catch {
-      // Cut by the server or closed by us.
-    } finally {
-      finished = true;
-      changed.notify();
-    }
-  })();
-  const lines = () => text.split("\n").slice(0, -1);
-  let closed = false;
-  const close = async () => {
-    if (!closed) {
-      closed = true;
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
-    await reading;
-  };
-  return {
-    conn,
-    async send(message: string) {
-      const bytes = encoder.encode(message);
-      let written = 0;
-      while (written < bytes.length) {
-        written += await conn.write(bytes.subarray(written));
-      }
-    },
-    lines,
-    /** Waits until the server has sent `count` lines; returns them all. */
-    waitForLines: (count: number, timeoutMs = 5000) =>
-      changed.wait(() => lines().length >= count ? lines() : undefined, {
-        timeoutMs,
-        fail: () =>
-          finished
-            ? new Error(
-              `connection ended after ${lines().length} of ${count} lines: ${
-                JSON.stringify(text)
-              }`,
-            )
-            : undefined,
-        timeout: () =>
-          new Error(`timed out waiting for ${count} lines: ${text}`),
-      }),
-    /** Resolves when the server has closed the connection. */
-    closedByServer: (timeoutMs = 5000) =>
-      within(reading, timeoutMs, "the server closing the connection"),
-    get finished() {
-      return finished;
-    },
-    close,
-    [Symbol.asyncDispose]: close,
-  };
 }
 
 /** Stops the server and returns everything it wrote (stdout and stderr). */
@@ -246,7 +153,7 @@ Deno.test("publish token: the control port needs `auth TOKEN` as the first line"
   await using sub = await connect(`${server.baseUrl}/news`);
 
   // A first line that is not `auth …`: refused and closed, nothing published.
-  await using plain = await controller(server.controlPort!);
+  await using plain = await openController(server.controlPort!);
   await plain.send("news = without auth\nnews = second try\n");
   const [refusal] = await plain.waitForLines(1);
   assert.equal(
@@ -254,10 +161,10 @@ Deno.test("publish token: the control port needs `auth TOKEN` as the first line"
     'error: authentication failed: the first line must be "auth TOKEN"',
   );
   await plain.closedByServer();
-  assert.equal(plain.lines().length, 1, "only the one error line");
+  assert.equal(plain.received().length, 1, "only the one error line");
 
   // A wrong token: refused and closed; the lines after it are not read.
-  await using wrong = await controller(server.controlPort!);
+  await using wrong = await openController(server.controlPort!);
   await wrong.send("auth not-the-token\nnews = sneaky\n");
   assert.equal(
     (await wrong.waitForLines(1))[0],
@@ -266,7 +173,7 @@ Deno.test("publish token: the control port needs `auth TOKEN` as the first line"
   await wrong.closedByServer();
 
   // `auth` with nothing after it is not an auth line either.
-  await using empty = await controller(server.controlPort!);
+  await using empty = await openController(server.controlPort!);
   await empty.send("auth\n");
   assert.match(
     (await empty.waitForLines(1))[0],
@@ -275,7 +182,7 @@ Deno.test("publish token: the control port needs `auth TOKEN` as the first line"
   await empty.closedByServer();
 
   // The right token: the lines that follow publish, with no answer.
-  await using good = await controller(server.controlPort!);
+  await using good = await openController(server.controlPort!);
   await good.send(`auth ${TOKEN}\nnews = allowed\nnews/alert = second\n`);
   assert.deepEqual(typeAndData(await sub.nextEvent()), {
     type: "message",
@@ -287,7 +194,7 @@ Deno.test("publish token: the control port needs `auth TOKEN` as the first line"
   });
   await good.send("news = later\n");
   assert.equal((await sub.nextEvent()).data, "later");
-  assert.deepEqual(good.lines(), [], "no error for an authenticated line");
+  assert.deepEqual(good.received(), [], "no error for an authenticated line");
   assert.equal(good.finished, false, "the connection stays open");
 
   await server.waitForOutput(/published message="later"/);
@@ -356,7 +263,7 @@ Deno.test("token sources: --publish-token wins over SSE_PUBLISH_TOKEN; the varia
   });
   assert.equal(ok.status, 200);
   assert.equal((await sub.nextEvent()).data, "by-env");
-  await using ctl = await controller(server.controlPort!);
+  await using ctl = await openController(server.controlPort!);
   await ctl.send("auth env-TOKEN-77cc\nc = by-env-on-control\n");
   assert.equal((await sub.nextEvent()).data, "by-env-on-control");
   await server.waitForOutput(/published message="by-env-on-control"/);
@@ -538,7 +445,7 @@ Deno.test("JWT HS256 on the control port: lines outside the claim are refused, t
   });
   await using all = await connect(`${server.baseUrl}/`);
   const jwt = await hs256({ publish: ["news", "sport.*"] });
-  await using ctl = await controller(server.controlPort!);
+  await using ctl = await openController(server.controlPort!);
   await ctl.send(
     `auth ${jwt}\nweather = no\nnews = yes\nsport.eu/goal = 1:0\n{"channel":"weather","data":"json"}\n`,
   );
@@ -578,7 +485,7 @@ Deno.test("JWT HS256 on the control port: lines outside the claim are refused, t
     ],
   ];
   for (const [token, answer] of refusals) {
-    await using bad = await controller(server.controlPort!);
+    await using bad = await openController(server.controlPort!);
     await bad.send(`auth ${token}\nnews = must not appear\n`);
     assert.match((await bad.waitForLines(1))[0], answer);
     await bad.closedByServer();
@@ -633,10 +540,10 @@ for (const alg of ["RS256", "ES256"] as const) {
       );
       assert.equal(confusedAnswer.status, 403);
 
-      await using ctl = await controller(server.controlPort!);
+      await using ctl = await openController(server.controlPort!);
       await ctl.send(`auth ${good}\nnews = by-control\n`);
       assert.equal((await sub.nextEvent()).data, "by-control");
-      await using bad = await controller(server.controlPort!);
+      await using bad = await openController(server.controlPort!);
       await bad.send(`auth ${foreign}\n`);
       assert.equal(
         (await bad.waitForLines(1))[0],
@@ -805,7 +712,7 @@ Deno.test("JWT on the control port: exp is honoured for every line after auth", 
   // exp has one-second resolution: this token lasts between 1 and 2 s.
   const exp = nowSeconds() + 2;
   const shortLived = await hs256({ publish: ["news"] }, { exp });
-  await using ctl = await controller(server.controlPort!);
+  await using ctl = await openController(server.controlPort!);
   await ctl.send(`auth ${shortLived}\nnews = before expiry\n`);
   assert.equal((await sub.nextEvent()).data, "before expiry");
   // This is about time: wait until the token has expired (at most 2 s).
@@ -831,7 +738,7 @@ Deno.test("a repeated `auth TOKEN` line (control port) or one written to the FIF
       { control: true },
     );
     await using sub = await connect(`${server.baseUrl}/c`);
-    await using ctl = await controller(server.controlPort!);
+    await using ctl = await openController(server.controlPort!);
     // A client that sends its credentials again, e.g. before every batch.
     await ctl.send(`auth ${TOKEN}\nc = one\nauth ${TOKEN}\nc = two\n`);
     assert.equal((await sub.nextEvent()).data, "one");
@@ -882,7 +789,7 @@ Deno.test("failed authentication is logged with the client's address, never with
     /warning: http 127\.0\.0\.1:\d+: subscribing needs a token/,
   );
 
-  await using ctl = await controller(server.controlPort!);
+  await using ctl = await openController(server.controlPort!);
   await ctl.send(`auth ${wrongToken}\n`);
   await ctl.closedByServer();
   await server.waitForOutput(
@@ -893,7 +800,7 @@ Deno.test("failed authentication is logged with the client's address, never with
     ),
   );
   // A good publish for contrast; then the whole log is searched.
-  await using good = await controller(server.controlPort!);
+  await using good = await openController(server.controlPort!);
   await good.send(`auth ${TOKEN}\nc = fine\n`);
   await server.waitForOutput(/published message="fine"/);
   assertAbsent(await allOutput(server), [TOKEN, SECRET, wrongToken, badJwt]);
@@ -1036,7 +943,7 @@ Deno.test("--control-bind: the control port listens on its own address", async (
   assert.match(server.output(), /listening for http on 127\.0\.0\.1:\d+/);
 
   await using sub = await connect(`${server.baseUrl}/c`);
-  await using ctl = await controller(server.controlPort!, "127.0.0.2");
+  await using ctl = await openController(server.controlPort!, "127.0.0.2");
   await ctl.send("c = via 127.0.0.2\n");
   assert.equal((await sub.nextEvent()).data, "via 127.0.0.2");
   // Nothing listens on the HTTP address at the control port's number.

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { within } from "./helpers/condition.ts";
 import { describe, Hub, type PublishResult } from "../lib/hub.ts";
 import { encodeEvent, formatEvent, type SseEvent } from "../lib/sse_format.ts";
 
@@ -15,22 +16,6 @@ function text(chunk: Uint8Array | null): string {
 /** The text a list of events is sent as, computed by the encoder under test. */
 function wire(...events: SseEvent[]): string {
   return events.map(formatEvent).join("");
-}
-
-/** Fails instead of hanging when `promise` takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The counts of a publish result, without its ids (see the history tests). */

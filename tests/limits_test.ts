@@ -3,7 +3,7 @@
 // control port, FIFO), control connections, idle control connections and the
 // publish rate. After every refusal the server goes on serving the others.
 import assert from "node:assert/strict";
-import { Condition } from "./helpers/condition.ts";
+import { openController } from "./helpers/publishers.ts";
 import { startServer } from "./helpers/server_process.ts";
 import { connect, typeAndData } from "./helpers/sse_client.ts";
 
@@ -36,28 +36,6 @@ function post(url: string, body: string, contentType: string) {
   });
 }
 
-/** Fails after `ms` unless `promise` settles first. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -74,80 +52,6 @@ async function writeFifo(path: string, text: string): Promise<void> {
   } finally {
     file.close();
   }
-}
-
-/** A line-oriented TCP controller that collects the server's answers. */
-async function controller(port: number) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const changed = new Condition();
-  let text = "";
-  let finished = false;
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    const buffer = new Uint8Array(4096);
-    try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
-        text += decoder.decode(buffer.subarray(0, n), { stream: true });
-        changed.notify();
-      }
-    } catch {
-      // Cut by the server or closed by us.
-    } finally {
-      finished = true;
-      changed.notify();
-    }
-  })();
-  const lines = () => text.split("\n").slice(0, -1);
-  let closed = false;
-  const close = async () => {
-    if (!closed) {
-      closed = true;
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
-    await reading;
-  };
-  return {
-    conn,
-    /** The local port, as the server's log names this connection. */
-    port: (conn.localAddr as Deno.NetAddr).port,
-    async send(message: string) {
-      const bytes = encoder.encode(message);
-      let written = 0;
-      while (written < bytes.length) {
-        written += await conn.write(bytes.subarray(written));
-      }
-    },
-    lines,
-    /** Waits until the server has sent `count` lines; returns them all. */
-    waitForLines: (count: number, timeoutMs = 5000) =>
-      changed.wait(() => lines().length >= count ? lines() : undefined, {
-        timeoutMs,
-        fail: () =>
-          finished
-            ? new Error(
-              `connection ended after ${lines().length} of ${count} lines: ${
-                JSON.stringify(text)
-              }`,
-            )
-            : undefined,
-        timeout: () =>
-          new Error(`timed out waiting for ${count} lines: ${text}`),
-      }),
-    /** Resolves when the server has closed the connection. */
-    closedByServer: (timeoutMs = 5000) =>
-      within(reading, timeoutMs, "the server closing the connection"),
-    get finished() {
-      return finished;
-    },
-    close,
-    [Symbol.asyncDispose]: close,
-  };
 }
 
 Deno.test("--max-clients: N streams are served, the next gets 503 until one closes", async () => {
@@ -305,7 +209,7 @@ Deno.test("--max-name-length: names of N characters pass on every input, N+1 are
     });
 
     // Control port: error lines, and the connection goes on.
-    await using ctl = await controller(server.controlPort!);
+    await using ctl = await openController(server.controlPort!);
     await ctl.send(
       `${n}/${n} = ctl-ok\n${n1} = x\n${n}/${n1} = y\n${n}/${n1} <<END\nz\nEND\n${n} = ctl-after\n`,
     );
@@ -360,15 +264,15 @@ Deno.test("--max-controllers: N control connections work, the next is told and c
     },
   );
   await using sub = await connect(`${server.baseUrl}/c`);
-  const first = await controller(server.controlPort!);
-  await using second = await controller(server.controlPort!);
+  const first = await openController(server.controlPort!);
+  await using second = await openController(server.controlPort!);
   // Both are being served (not just accepted by the kernel).
   await first.send("c = from first\n");
   assert.equal((await sub.nextEvent()).data, "from first");
   await second.send("c = from second\n");
   assert.equal((await sub.nextEvent()).data, "from second");
 
-  await using third = await controller(server.controlPort!);
+  await using third = await openController(server.controlPort!);
   await third.send("c = from third\n");
   assert.deepEqual(await third.waitForLines(1), [
     "error: too many control connections (limit 2)",
@@ -391,10 +295,10 @@ Deno.test("--max-controllers: N control connections work, the next is told and c
   await server.waitForOutput(
     new RegExp(`controller 127\\.0\\.0\\.1:${first.port} disconnected`),
   );
-  await using fourth = await controller(server.controlPort!);
+  await using fourth = await openController(server.controlPort!);
   await fourth.send("c = from fourth\n");
   assert.equal((await sub.nextEvent()).data, "from fourth");
-  assert.deepEqual(fourth.lines(), []);
+  assert.deepEqual(fourth.received(), []);
   assert.equal(fourth.finished, false);
 });
 
@@ -408,8 +312,8 @@ Deno.test("--control-idle-timeout: a silent connection is closed, a talkative on
   );
   await using sub = await connect(`${server.baseUrl}/c`);
   const started = Date.now();
-  await using silent = await controller(server.controlPort!);
-  await using talkative = await controller(server.controlPort!);
+  await using silent = await openController(server.controlPort!);
+  await using talkative = await openController(server.controlPort!);
 
   // Lines every 150 ms, for 1.2 s: more than twice the timeout.
   for (let i = 1; i <= 8; i++) {
@@ -418,10 +322,10 @@ Deno.test("--control-idle-timeout: a silent connection is closed, a talkative on
     assert.equal((await sub.nextEvent()).data, `tick ${i}`);
   }
   assert.equal(talkative.finished, false, "the talkative one is still open");
-  assert.deepEqual(talkative.lines(), []);
+  assert.deepEqual(talkative.received(), []);
 
   assert.equal(silent.finished, true, "the silent one was closed meanwhile");
-  assert.deepEqual(silent.lines(), ["error: idle timeout, closing"]);
+  assert.deepEqual(silent.received(), ["error: idle timeout, closing"]);
   await server.waitForOutput(
     new RegExp(
       `controller 127\\.0\\.0\\.1:${silent.port} idle for 0\\.5 s, closing`,
@@ -433,11 +337,11 @@ Deno.test("--control-idle-timeout: a silent connection is closed, a talkative on
   await talkative.closedByServer(3000);
   const quiet = Date.now() - quietSince;
   assert.ok(quiet >= 400, `closed after only ${quiet} ms of silence`);
-  assert.deepEqual(talkative.lines(), ["error: idle timeout, closing"]);
+  assert.deepEqual(talkative.received(), ["error: idle timeout, closing"]);
   assert.ok(Date.now() - started < 5000);
 
   // New connections are served as before.
-  await using fresh = await controller(server.controlPort!);
+  await using fresh = await openController(server.controlPort!);
   await fresh.send("c = fresh\n");
   assert.equal((await sub.nextEvent()).data, "fresh");
 });
@@ -447,7 +351,7 @@ Deno.test("--publish-rate on the control port: N lines of a burst pass, then err
     control: true,
   });
   await using sub = await connect(`${server.baseUrl}/c`);
-  await using ctl = await controller(server.controlPort!);
+  await using ctl = await openController(server.controlPort!);
   const burst = (from: number, count: number) =>
     Array.from({ length: count }, (_, i) => `c = ${from + i}\n`).join("");
 
@@ -458,7 +362,7 @@ Deno.test("--publish-rate on the control port: N lines of a burst pass, then err
     "error: publish rate limit exceeded, line ignored",
   ]);
   // Each connection has its own allowance.
-  await using other = await controller(server.controlPort!);
+  await using other = await openController(server.controlPort!);
   await other.send("c = other\n");
   const received: string[] = [];
   for (let i = 0; i < 6; i++) received.push((await sub.nextEvent()).data);
@@ -500,7 +404,7 @@ Deno.test("--publish-rate over HTTP: the N+1th publish of a burst from one addre
     /publish rate limit exceeded; nothing was published/,
   );
   // The control port is another publisher with its own allowance.
-  await using ctl = await controller(server.controlPort!);
+  await using ctl = await openController(server.controlPort!);
   await ctl.send("c = marker\n");
   const received: string[] = [];
   for (let i = 0; i < 6; i++) received.push((await sub.nextEvent()).data);
@@ -534,5 +438,5 @@ Deno.test("--publish-rate over HTTP: the N+1th publish of a burst from one addre
   const rest: string[] = [];
   for (let i = 0; i < 6; i++) rest.push((await sub.nextEvent()).data);
   assert.deepEqual(rest, ["five0", "five1", "five2", "five3", "five4", "end"]);
-  assert.deepEqual(ctl.lines(), []);
+  assert.deepEqual(ctl.received(), []);
 });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Condition } from "./condition.ts";
+import { Condition, within } from "./condition.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -95,18 +95,27 @@ export async function writeFifo(path: string, text: string): Promise<void> {
 /** A TCP controller on the control port. */
 export interface Controller extends AsyncDisposable {
   readonly conn: Deno.TcpConn;
+  /** This end's port, as the server's log names the controller. */
+  readonly port: number;
   /** Writes `text` as it is (the caller adds line breaks). */
   send(text: string): Promise<void>;
   /** Every complete line the server sent back so far. */
   received(): string[];
   /** Waits until the server has sent `count` lines, and returns all lines. */
   waitForLines(count: number, timeoutMs?: number): Promise<string[]>;
+  /** Resolves when the server has closed the connection. */
+  closedByServer(timeoutMs?: number): Promise<void>;
+  /** True once the connection has ended. */
+  readonly finished: boolean;
   close(): Promise<void>;
 }
 
-/** Connects a controller to the control port on 127.0.0.1. */
-export async function openController(port: number): Promise<Controller> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+/** Connects a controller to the control port (on 127.0.0.1 by default). */
+export async function openController(
+  port: number,
+  hostname = "127.0.0.1",
+): Promise<Controller> {
+  const conn = await Deno.connect({ hostname, port });
   const changed = new Condition();
   let text = "";
   let finished = false;
@@ -167,6 +176,12 @@ export async function openController(port: number): Promise<Controller> {
             }`,
           ),
       }),
+    port: (conn.localAddr as Deno.NetAddr).port,
+    closedByServer: (timeoutMs = 5000) =>
+      within(reading, timeoutMs, "the server closing the connection"),
+    get finished() {
+      return finished;
+    },
     close,
     [Symbol.asyncDispose]: close,
   };
