@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import { within } from "./helpers/condition.ts";
-import { openController } from "./helpers/publishers.ts";
+import { get as request, openController } from "./helpers/publishers.ts";
 import { type RunningServer, startServer } from "./helpers/server_process.ts";
 import { connect, typeAndData } from "./helpers/sse_client.ts";
 
@@ -15,25 +15,6 @@ const encoder = new TextEncoder();
 // Distinctive strings, so finding one in the log means it leaked.
 const TOKEN = "pub-TOKEN-7f3a9c41e2";
 const SECRET = "jwt-SECRET-d81b5e0c9a77f3";
-
-/** An HTTP answer read to its end. */
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: string;
-}
-
-async function request(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, {
-    signal: AbortSignal.timeout(10_000),
-    ...init,
-  });
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: await response.text(),
-  };
-}
 
 function bearer(token: string): HeadersInit {
   return { Authorization: `Bearer ${token}` };

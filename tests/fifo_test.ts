@@ -2,17 +2,8 @@
 // writers that come and go, bad lines, commands, creation and clean-up.
 import assert from "node:assert/strict";
 import { runProgram, startServer } from "./helpers/server_process.ts";
+import { writeFifo } from "./helpers/publishers.ts";
 import { connect, typeAndData } from "./helpers/sse_client.ts";
-
-async function writeFifo(path: string, text: string): Promise<void> {
-  // Like `echo ... > fifo`: open, write, close.
-  const file = await Deno.open(path, { write: true });
-  try {
-    await file.write(new TextEncoder().encode(text));
-  } finally {
-    file.close();
-  }
-}
 
 Deno.test("FIFO: created if missing, every line of one write is handled, removed at halt", async () => {
   const dir = await Deno.makeTempDir();

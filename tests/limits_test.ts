@@ -3,55 +3,17 @@
 // control port, FIFO), control connections, idle control connections and the
 // publish rate. After every refusal the server goes on serving the others.
 import assert from "node:assert/strict";
-import { openController } from "./helpers/publishers.ts";
+import {
+  get as request,
+  openController,
+  post,
+  writeFifo,
+} from "./helpers/publishers.ts";
 import { startServer } from "./helpers/server_process.ts";
 import { connect, typeAndData } from "./helpers/sse_client.ts";
 
-const encoder = new TextEncoder();
-
-/** An HTTP answer read to its end. */
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: string;
-}
-
-async function request(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, {
-    signal: AbortSignal.timeout(10_000),
-    ...init,
-  });
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: await response.text(),
-  };
-}
-
-function post(url: string, body: string, contentType: string) {
-  return request(url, {
-    method: "POST",
-    headers: { "Content-Type": contentType },
-    body,
-  });
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Writes to a FIFO the way `echo … > fifo` does: open, write, close. */
-async function writeFifo(path: string, text: string): Promise<void> {
-  const file = await Deno.open(path, { write: true });
-  try {
-    const bytes = encoder.encode(text);
-    let written = 0;
-    while (written < bytes.length) {
-      written += await file.write(bytes.subarray(written));
-    }
-  } finally {
-    file.close();
-  }
 }
 
 Deno.test("--max-clients: N streams are served, the next gets 503 until one closes", async () => {

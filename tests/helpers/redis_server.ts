@@ -168,7 +168,9 @@ export async function startRedis(): Promise<RedisServer> {
         process = await spawn(port, dir);
       } catch (error) {
         // Someone took the port in between: try another one.
-        if (!(error instanceof StartFailure) || !error.addressInUse) throw error;
+        if (!(error instanceof StartFailure) || !error.addressInUse) {
+          throw error;
+        }
         if (attempt >= 5) throw error;
       }
     }
