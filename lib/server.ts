@@ -172,8 +172,8 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   }
 
   /**
-   * Opens the HTTP port, then the control port, the FIFO and the admin
-   * port. Throws
+   * Connects to Redis (if configured; in the background), then opens the
+   * HTTP port, the control port, the FIFO and the admin port. Throws
    * {@linkcode StartupError} if any fails, after closing what was opened.
    */
   static async start(config: ServerConfig): Promise<SseServer> {
@@ -189,13 +189,13 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         maxAgeMs: config.historyAgeMs,
       },
     });
-    const limits = {
+    const lineLimits = {
       maxLineLength: config.maxLine,
       maxBlockLength: config.maxBody,
     };
     // The server exists before any input, so none can reach it half-made.
     const server = new SseServer(config, hub);
-    const lim = server.#limits;
+    const limits = server.#limits;
     // Counts refusals for metrics; the reason is logged where it happens.
     const counted = async (check: Promise<AuthResult>) => {
       const result = await check;
@@ -221,10 +221,10 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         auth,
         authCookie: config.authCookie,
         corsOrigins: config.corsOrigins ?? ["*"],
-        names: lim,
-        maxClients: lim.maxClients,
-        maxClientsPerIp: lim.maxClientsPerIp,
-        publishRate: new RateLimiter(lim.publishRate),
+        names: limits,
+        maxClients: limits.maxClients,
+        maxClientsPerIp: limits.maxClientsPerIp,
+        publishRate: new RateLimiter(limits.publishRate),
         onAuthFailure: () => server.authFailures++,
       });
       if (config.controlPort !== undefined) {
@@ -232,10 +232,10 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           hostname: config.controlBind ?? config.bind,
           port: config.controlPort,
           tls: config.tls,
-          limits,
-          maxConnections: lim.maxControllers,
-          idleTimeoutMs: lim.controlIdleTimeoutMs,
-          publishRate: lim.publishRate,
+          limits: lineLimits,
+          maxConnections: limits.maxControllers,
+          idleTimeoutMs: limits.controlIdleTimeoutMs,
+          publishRate: limits.publishRate,
           authenticate: auth.publishProtected
             ? (credential) => counted(auth.authenticatePublisher(credential))
             : undefined,
@@ -244,7 +244,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       if (config.fifo !== undefined) {
         server.#fifo = await FifoInput.open({
           path: config.fifo,
-          limits,
+          limits: lineLimits,
           // With a publish secret the FIFO must not be an open door.
           mode: config.fifoMode ?? (auth.publishProtected ? 0o600 : 0o666),
         }, server);
@@ -272,6 +272,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       await server.#fifo?.close();
       await server.#control?.close();
       await server.#http?.shutdown();
+      await server.#cluster?.close();
       throw error;
     }
     server.#logStart();
