@@ -57,30 +57,43 @@ export interface ClusterReplay {
 }
 
 // Appends each event to the global stream and to each of its channels'
-// streams under the same id, then trims by count and age. ARGV: history,
-// age (ms), event count, then per event: channels (JSON), type, data.
+// streams under the same id, then trims by count and age. Trimming deletes
+// entries one by one (XDEL, not MAXLEN/MINID) so that Redis records the
+// highest deleted id, which is how a replay knows something was lost.
+// ARGV: history, age (ms), event count, then per event: channels (JSON),
+// type, data.
 const APPEND_SCRIPT = `
 local history = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local cutoff = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - age
+local function trim(key, keep)
+  local excess = redis.call('XLEN', key) - keep
+  if excess > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', key, '-', '+', 'COUNT', excess)) do
+      redis.call('XDEL', key, entry[1])
+    end
+  end
+  for _, entry in ipairs(redis.call('XRANGE', key, '-', '(' .. cutoff .. '-0', 'COUNT', 1000)) do
+    redis.call('XDEL', key, entry[1])
+  end
+end
 local ids = {}
 local prefix = KEYS[2]
 for i = 0, count - 1 do
   local channels = ARGV[4 + i * 3]
   local etype = ARGV[5 + i * 3]
   local data = ARGV[6 + i * 3]
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', 1000000, '*',
-    'c', channels, 't', etype, 'd', data)
+  local id = redis.call('XADD', KEYS[1], '*', 'c', channels, 't', etype, 'd', data)
   for _, channel in ipairs(cjson.decode(channels)) do
     local key = prefix .. channel
-    redis.call('XADD', key, 'MAXLEN', history, id, 't', etype, 'd', data)
-    redis.call('XTRIM', key, 'MINID', cutoff)
+    redis.call('XADD', key, id, 't', etype, 'd', data)
+    trim(key, history)
   end
   ids[#ids + 1] = id
 end
-redis.call('XTRIM', KEYS[1], 'MINID', '~', cutoff)
+trim(KEYS[1], 1000000)
 return ids
 `;
 
@@ -109,8 +122,11 @@ export class RedisCluster implements AsyncDisposable {
   readonly #reader: Client;
   readonly #global: string;
   readonly #channelPrefix: string;
-  #lastId = "$";
+  // Follow from this instance's start: events accepted by others while it
+  // was still connecting are delivered too.
+  #lastId = `${Date.now()}-0`;
   #closed = false;
+  #following = false;
   #tail: Promise<void> = Promise.resolve();
   #wake: (() => void) | null = null;
 
@@ -301,12 +317,8 @@ export class RedisCluster implements AsyncDisposable {
       try {
         if (!this.#client.isOpen) await this.#client.connect();
         if (!this.#reader.isOpen) await this.#reader.connect();
-        if (this.#lastId === "$") {
-          // Start after what is there now; older events are history.
-          const last = await this.#reader.xRevRange(this.#global, "+", "-", {
-            COUNT: 1,
-          });
-          this.#lastId = last?.[0]?.id ?? "0-0";
+        if (!this.#following) {
+          this.#following = true;
           logger.info("Redis: following {key} after {id}", {
             key: this.#global,
             id: this.#lastId,

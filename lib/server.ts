@@ -428,9 +428,11 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         id: lastEventId,
         error: errorMessage(error),
       });
+      const known = /^\d+-\d+$/.test(lastEventId);
       return {
         entries: [{ bytes: RedisCluster.gapEvent(lastEventId, "unavailable") }],
-        isNew: () => true,
+        isNew: (id) =>
+          id === undefined || !known || compareIds(id, lastEventId) > 0,
       };
     }
   }

@@ -71,6 +71,8 @@ export class Subscriber {
   /** Live events held back while a replay is fetched; see hold(). */
   #held: { bytes: Uint8Array; events: number; id?: string }[] | null = null;
   #heldBytes = 0;
+  /** After a release: drops live events the replay already held; see release(). */
+  #seen: ((id: string | undefined) => boolean) | null = null;
   #queuedBytes = 0;
   #maxQueuedBytes: number;
   #wake: (() => void) | null = null;
@@ -128,6 +130,11 @@ export class Subscriber {
       this.close("slow consumer");
       return false;
     }
+    if (this.#seen && events > 0) {
+      // Live events arrive in order: once one is new, all later ones are.
+      if (!this.#seen(lastEventId)) return true;
+      this.#seen = null;
+    }
     if (this.#held) {
       this.#held.push({ bytes, events, id: lastEventId });
       this.#heldBytes += bytes.length;
@@ -160,7 +167,8 @@ export class Subscriber {
   /**
    * Queues `replay` (allowed on top of the buffer limit, being bounded by
    * the history), then the held live events that `keep` accepts (those not
-   * already in the replay), and stops holding.
+   * already in the replay), and stops holding. Live events keep being
+   * checked with `keep` until one passes.
    */
   release(
     replay: readonly { bytes: Uint8Array; id?: string }[],
@@ -172,8 +180,11 @@ export class Subscriber {
     this.#heldBytes = 0;
     for (const item of replay) this.#maxQueuedBytes += item.bytes.length;
     for (const item of replay) this.enqueue(item.bytes, 1, now, item.id);
+    // Held and later live events the replay already contains are dropped,
+    // until the first new one: the local fan-out may lag behind Redis.
+    this.#seen = (id) => keep(id);
     for (const item of held) {
-      if (keep(item.id)) this.enqueue(item.bytes, item.events, now, item.id);
+      this.enqueue(item.bytes, item.events, now, item.id);
     }
   }
 

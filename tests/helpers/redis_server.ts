@@ -55,9 +55,20 @@ async function checkInstalled(): Promise<void> {
   }
 }
 
-/** A loopback port that was free a moment ago. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/**
+ * A loopback port that was free a moment ago: `preferred` if it is free,
+ * else one the system picks.
+ */
+function freePort(preferred = 0): number {
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname: "127.0.0.1", port: preferred });
+  } catch (error) {
+    if (preferred === 0 || !(error instanceof Deno.errors.AddrInUse)) {
+      throw error;
+    }
+    listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  }
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
@@ -152,18 +163,26 @@ async function spawn(port: number, dir: string): Promise<Deno.ChildProcess> {
   }
 }
 
+/** Options of {@linkcode startRedis}. */
+export interface RedisOptions {
+  /** Use this port when it is free (else any free port). */
+  readonly preferPort?: number;
+}
+
 /**
  * Starts redis-server on a free loopback port with AOF persistence
  * (`appendfsync always`) in a new temporary directory.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(
+  options: RedisOptions = {},
+): Promise<RedisServer> {
   await checkInstalled();
   const dir = await Deno.makeTempDir({ prefix: "sse-redis-" });
   let process: Deno.ChildProcess | null = null;
   let port = 0;
   try {
     for (let attempt = 1; process === null; attempt++) {
-      port = freePort();
+      port = freePort(attempt === 1 ? options.preferPort : 0);
       try {
         process = await spawn(port, dir);
       } catch (error) {
