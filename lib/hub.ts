@@ -13,7 +13,11 @@
  *    client on several listed channels receive the chunk once.
  * 4. Each target's {@linkcode Subscriber.enqueue} appends the same chunk (no
  *    copy) to its queue.
- * 5. The transport pulls with `Subscriber.next()` when its socket can take
+ * 5. A subscriber whose reader waits is not woken at once: one zero-delay
+ *    timer wakes all of them after the current burst of publishes, so a
+ *    burst (many lines in one read of the control port) reaches each socket
+ *    as one chunk instead of one wake-up per event per subscriber.
+ * 6. The transport pulls with `Subscriber.next()` when its socket can take
  *    more, and writes everything queued as one chunk.
  *
  * Bounds: each subscriber queues at most `maxQueuedBytes`; one more event and
@@ -132,6 +136,19 @@ export class Hub implements Disposable {
   #nextSubscriberId = 1;
   #mark = 0;
   #keepAliveTimer: ReturnType<typeof setInterval>;
+  /** Subscribers with new bytes whose readers wait, woken by one timer. */
+  #toWake: Subscriber[] = [];
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #scheduleWake = (subscriber: Subscriber): void => {
+    this.#toWake.push(subscriber);
+    this.#wakeTimer ??= setTimeout(this.#wakeAll, 0);
+  };
+  readonly #wakeAll = (): void => {
+    const list = this.#toWake;
+    this.#toWake = [];
+    this.#wakeTimer = undefined;
+    for (const subscriber of list) subscriber.wake();
+  };
   #nextSweep = 0;
   #closed = false;
   readonly history: History;
@@ -239,6 +256,7 @@ export class Hub implements Disposable {
       this.#options.maxQueuedBytes + startBytes,
       (sub, reason) => this.#remove(sub, reason),
       this.stats,
+      this.#scheduleWake,
     );
     const now = Date.now();
     for (const { bytes, events, id } of start) {
@@ -335,6 +353,8 @@ export class Hub implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepAliveTimer);
+    clearTimeout(this.#wakeTimer);
+    this.#wakeAll();
     for (const sub of [...this.#subscribers]) sub.close("server halting");
   }
 

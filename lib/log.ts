@@ -68,7 +68,7 @@ export async function setupLogging(options: LogOptions): Promise<Logging> {
       Deno.stdout.writeSync(encoder.encode(formatRecord(record)));
     };
   }
-  let file: (Sink & Disposable) | undefined;
+  let file: (Sink & AsyncDisposable) | undefined;
   if (options.file !== undefined) {
     file = openFileSink(options.file);
     // A stable sink in front of the current file, so reopening needs no
@@ -87,7 +87,7 @@ export async function setupLogging(options: LogOptions): Promise<Logging> {
   return {
     reopen() {
       if (options.file === undefined || file === undefined) return;
-      let next: Sink & Disposable;
+      let next: Sink & AsyncDisposable;
       try {
         next = openFileSink(options.file);
       } catch (error) {
@@ -101,24 +101,31 @@ export async function setupLogging(options: LogOptions): Promise<Logging> {
       }
       const previous = file;
       file = next;
-      previous[Symbol.dispose]();
+      // Lines already handed to the old sink are written out before it closes.
+      void previous[Symbol.asyncDispose]();
       logger.info("log file reopened");
     },
     async [Symbol.asyncDispose]() {
       await reset();
-      file?.[Symbol.dispose]();
+      await file?.[Symbol.asyncDispose]();
       file = undefined;
     },
   };
 }
 
-function openFileSink(path: string): Sink & Disposable {
+function openFileSink(path: string): Sink & AsyncDisposable {
   try {
+    // With nonBlocking the sink is AsyncDisposable; the typings pick the
+    // first (synchronous) overload, hence the cast.
     return getFileSink(path, {
       formatter: formatRecord,
-      // Unbuffered: a line is in the file as soon as it is logged.
-      bufferSize: 0,
-    });
+      // Written in the background and synced in batches at least every
+      // 200 ms: syncing the file for every line costs more than the events
+      // being logged, and must not block the event loop.
+      bufferSize: 16384,
+      flushInterval: 200,
+      nonBlocking: true,
+    }) as unknown as Sink & AsyncDisposable;
   } catch (error) {
     throw new StartupError(
       `cannot open log file ${path}: ${errorMessage(error)}`,

@@ -80,6 +80,8 @@ export class Subscriber {
   #closeReason: CloseReason | null = null;
   #onClose: CloseListener;
   #totals: TrafficTotals;
+  #schedule: (subscriber: Subscriber) => void;
+  #wakeScheduled = false;
 
   constructor(
     id: number,
@@ -88,6 +90,8 @@ export class Subscriber {
     maxQueuedBytes: number,
     onClose: CloseListener,
     totals: TrafficTotals = { bytesSent: 0 },
+    schedule: (subscriber: Subscriber) => void = (subscriber) =>
+      subscriber.wake(),
   ) {
     this.id = id;
     this.remoteAddr = remoteAddr;
@@ -95,6 +99,7 @@ export class Subscriber {
     this.#maxQueuedBytes = maxQueuedBytes;
     this.#onClose = onClose;
     this.#totals = totals;
+    this.#schedule = schedule;
   }
 
   /** True until the stream ends or starts ending. */
@@ -146,12 +151,21 @@ export class Subscriber {
     this.eventsQueued += events;
     if (lastEventId !== undefined) this.lastEventId = lastEventId;
     this.lastActivity = now;
-    const wake = this.#wake;
-    if (wake) {
-      this.#wake = null;
-      wake();
+    // The reader is woken later, once per burst, by whoever schedules it
+    // (the hub: one timer for all), so a burst of events leaves as one write.
+    if (this.#wake && !this.#wakeScheduled) {
+      this.#wakeScheduled = true;
+      this.#schedule(this);
     }
     return true;
+  }
+
+  /** Lets a waiting reader take what is queued; called by the scheduler. */
+  wake(): void {
+    this.#wakeScheduled = false;
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
   }
 
   /**

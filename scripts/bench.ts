@@ -1,0 +1,363 @@
+/**
+ * `deno task bench`: the load benchmark of sse-server, optionally side by
+ * side with nginx + nchan (`--peer nchan`). Starts each server itself on
+ * loopback, drives it with subscriber workers and publishers, and prints a
+ * table (medians over runs, ratios to the peer) and, last, one JSON line.
+ * See `scripts/bench/README.md`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  buildScenarios,
+  connectionsOf,
+  selectScenarios,
+} from "./bench/scenarios.ts";
+import { initClockTicks, machineInfo, openFileLimits } from "./bench/proc.ts";
+import {
+  failures,
+  medians,
+  pairedRatios,
+  type Row,
+  table,
+} from "./bench/report.ts";
+import {
+  type GeneratorSettings,
+  type PublisherKind,
+  runOnce,
+} from "./bench/runner.ts";
+import {
+  nchanModule,
+  PROJECT_ROOT,
+  type ServerLog,
+  startNchan,
+  startOurs,
+  type Target,
+} from "./bench/servers.ts";
+
+const USAGE = `Usage: deno task bench [options]
+
+  --quick               small and short: 200 subscribers, 1 run (a smoke test)
+  --scenario NAME       fanout, fanout-1k, fanout-10k, steady, channels, idle,
+                        churn (repeatable; default: all)
+  --runs K              runs of each scenario; the table shows medians
+                        (default 3, 1 with --quick)
+  --peer nchan          also run every scenario against nginx + nchan and
+                        show ours / nchan ratios
+  --subscribers N       subscribers of every scenario (one fanout size)
+  --duration S          seconds of publishing per run
+  --publisher KIND      control or post, for sse-server (repeatable;
+                        default both; nchan is always post)
+  --workers N           subscriber worker threads (default 2)
+  --window N            when saturating, most events published and not yet
+                        received by the slowest subscriber of their channel,
+                        summed over channels (default 1000)
+  --post-lanes N        concurrent POST connections when saturating (default 4)
+  --post-batch N        events per POST to sse-server, as a JSON list
+                        (default 1; nchan takes 1)
+  --server-dir DIR      measure the main.ts in DIR (another checkout or a
+                        snapshot: git archive HEAD | tar -x -C DIR);
+                        default: this checkout
+  --server-log WHERE    sse-server's log: stdout (a pipe read and discarded;
+                        default), file (-l FILE: LogTape syncs each line to
+                        disk) or none (-l /dev/null)
+  --server-v8-flags F   V8 flags for sse-server's Deno, e.g. --perf-basic-prof
+                        to profile it with perf
+  --json-only           print only the JSON line
+  --keep                keep the temporary directory (logs, nginx.conf)
+  -h, --help            this text
+`;
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  Deno.exit(64);
+}
+
+function int(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) fail(`${name} wants a positive integer`);
+  return n;
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean", default: false },
+    scenario: { type: "string", multiple: true, default: [] },
+    runs: { type: "string" },
+    peer: { type: "string" },
+    subscribers: { type: "string" },
+    duration: { type: "string" },
+    publisher: { type: "string", multiple: true, default: [] },
+    workers: { type: "string" },
+    window: { type: "string" },
+    "post-lanes": { type: "string" },
+    "post-batch": { type: "string" },
+    "server-dir": { type: "string" },
+    "server-log": { type: "string", default: "stdout" },
+    "server-v8-flags": { type: "string" },
+    "json-only": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+  strict: true,
+  allowPositionals: false,
+});
+
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+if (values.peer !== undefined && values.peer !== "nchan") {
+  fail(`unknown peer ${values.peer} (known: nchan)`);
+}
+const publishers = values.publisher as PublisherKind[];
+for (const p of publishers) {
+  if (p !== "control" && p !== "post") fail(`unknown publisher ${p}`);
+}
+const quick = values.quick;
+const runs = int(values.runs, "--runs", quick ? 1 : 3);
+const durationSeconds = values.duration === undefined
+  ? undefined
+  : Number(values.duration);
+if (
+  durationSeconds !== undefined &&
+  !(durationSeconds > 0 && durationSeconds <= 120)
+) fail("--duration wants seconds between 0 and 120");
+
+let scenarios;
+try {
+  scenarios = selectScenarios(
+    buildScenarios({
+      quick,
+      subscribers: values.subscribers === undefined
+        ? undefined
+        : int(values.subscribers, "--subscribers", 0),
+      durationMs: durationSeconds === undefined
+        ? undefined
+        : durationSeconds * 1000,
+    }),
+    values.scenario,
+  );
+} catch (error) {
+  fail((error as Error).message);
+}
+
+const settings: GeneratorSettings = {
+  workers: int(values.workers, "--workers", 2),
+  window: int(values.window, "--window", 1000),
+  postLanes: int(values["post-lanes"], "--post-lanes", 4),
+  postBatch: int(values["post-batch"], "--post-batch", 1),
+  controlBatch: 64,
+  connectConcurrency: 64,
+  connectTimeoutMs: 120_000,
+  settleMs: quick ? 200 : 1000,
+  drainTimeoutMs: quick ? 5000 : 15_000,
+  readBuffer: 16 * 1024,
+};
+
+const jsonOnly = values["json-only"];
+const serverLog = values["server-log"] as ServerLog;
+if (!["stdout", "file", "none"].includes(serverLog)) {
+  fail(`--server-log wants stdout, file or none`);
+}
+const serverRoot = (values["server-dir"] ?? PROJECT_ROOT).replace(/\/+$/, "");
+try {
+  Deno.statSync(`${serverRoot}/main.ts`);
+  Deno.statSync(`${serverRoot}/deno.json`);
+} catch {
+  fail(`no main.ts and deno.json in ${serverRoot}`);
+}
+const log = (line: string) => console.error(line);
+
+// Open files: every subscriber is a socket here and one in the server.
+const needFiles = Math.max(...scenarios.map(connectionsOf)) + 512;
+{
+  const { soft, hard } = openFileLimits();
+  if (soft < needFiles) {
+    if (hard < needFiles) {
+      fail(
+        `${needFiles} open files needed, the hard limit is ${hard}: raise it ` +
+          `(ulimit -Hn, as root) or use fewer --subscribers`,
+      );
+    }
+    // Raise our own soft limit to the hard one; the servers inherit it.
+    const target = hard === Infinity ? 1048576 : hard;
+    const out = await new Deno.Command("prlimit", {
+      args: [
+        "--pid",
+        String(Deno.pid),
+        `--nofile=${target}:${hard === Infinity ? "unlimited" : hard}`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output().catch((e) => ({
+      success: false,
+      stderr: new TextEncoder().encode(String(e)),
+    }));
+    if (!out.success || openFileLimits().soft < needFiles) {
+      fail(
+        `${needFiles} open files needed, the limit is ${soft} and prlimit ` +
+          `could not raise it: run 'ulimit -n ${hard}' first ` +
+          `(${new TextDecoder().decode(out.stderr).trim()})`,
+      );
+    }
+  }
+}
+if (values.peer === "nchan" && !nchanModule()) {
+  fail(
+    "--peer nchan needs nginx and nchan: apt-get install nginx libnginx-mod-nchan",
+  );
+}
+
+await initClockTicks();
+const machine = machineInfo();
+const fileLimit = openFileLimits().soft;
+const dir = await Deno.makeTempDir({ prefix: "sse-bench-" });
+const started = new Date();
+if (!jsonOnly) {
+  log(
+    `sse-server benchmark: ${machine.cpus} CPUs (${machine.cpuModel}), ` +
+      `Linux ${machine.kernel}, Deno ${machine.deno}; ${runs} run(s); ` +
+      `work dir ${dir}`,
+  );
+}
+
+const servers: ("sse-server" | "nchan")[] = values.peer === "nchan"
+  ? ["sse-server", "nchan"]
+  : ["sse-server"];
+const publishersOf = (
+  server: "sse-server" | "nchan",
+  kind: string,
+): PublisherKind[] => {
+  if (server === "nchan") return ["post"];
+  if (kind === "idle") return ["post"];
+  return publishers.length > 0 ? publishers : ["control", "post"];
+};
+
+const rows: Row[] = [];
+for (const scenario of scenarios) {
+  log(`${scenario.name}: ${scenario.description}`);
+  const scenarioRows = new Map<string, Row>();
+  for (const server of servers) {
+    for (const publisher of publishersOf(server, scenario.kind)) {
+      const row: Row = {
+        scenario: scenario.name,
+        kind: scenario.kind,
+        description: scenario.description,
+        server,
+        publisher: scenario.kind === "idle" ? "-" : publisher,
+        runs: [],
+      };
+      scenarioRows.set(`${server}/${publisher}`, row);
+      rows.push(row);
+    }
+  }
+  for (let run = 1; run <= runs; run++) {
+    // Servers alternate within each run, so drifts of the machine hit both.
+    for (const server of servers) {
+      for (const publisher of publishersOf(server, scenario.kind)) {
+        const row = scenarioRows.get(`${server}/${publisher}`)!;
+        let target: Target | undefined;
+        try {
+          target = server === "nchan"
+            ? await startNchan({
+              dir,
+              connections: connectionsOf(scenario),
+              fileLimit,
+            })
+            : await startOurs({
+              dir,
+              root: serverRoot,
+              log: serverLog,
+              v8Flags: values["server-v8-flags"],
+            });
+          const metrics = await runOnce(
+            scenario,
+            target,
+            publisher,
+            settings,
+            log,
+          );
+          row.runs.push(metrics);
+          log(
+            `  run ${run}/${runs} ${server}/${row.publisher}: ` +
+              `${Math.round(metrics.deliveriesPerSecond)} deliveries/s, ` +
+              `p99 ${metrics.latencyP99Ms.toFixed(2)} ms, ` +
+              `${metrics.complete ? "complete" : "INCOMPLETE"}, ` +
+              `${metrics.cpuMicrosPerDelivery.toFixed(2)} µs CPU/delivery, ` +
+              `${metrics.rssPerConnectionKiB.toFixed(1)} KiB/conn, ` +
+              `accept ${metrics.acceptSeconds.toFixed(2)} s`,
+          );
+        } catch (error) {
+          const message = String((error as Error)?.stack ?? error);
+          row.runs.push({
+            error: `${message}\n${target?.diagnostics() ?? ""}`.trim(),
+          });
+          log(
+            `  run ${run}/${runs} ${server}/${row.publisher}: error: ${message}`,
+          );
+        } finally {
+          await target?.stop();
+        }
+        // Let the kernel finish closing the last run's sockets.
+        await new Promise((r) => setTimeout(r, quick ? 100 : 500));
+      }
+    }
+  }
+}
+
+const peerRowOf = (row: Row) =>
+  row.server === "sse-server"
+    ? rows.find((r) => r.scenario === row.scenario && r.server === "nchan")
+    : undefined;
+const ratioOf = (row: Row) => {
+  const peer = peerRowOf(row);
+  return peer ? pairedRatios(row, peer) : undefined;
+};
+
+if (!jsonOnly) {
+  console.log(
+    `\nMedians of ${runs} run(s); in parentheses: sse-server / nchan, the median of paired runs.`,
+  );
+  console.log(table(rows, ratioOf));
+  const problems = rows.flatMap(failures);
+  if (problems.length > 0) console.log(`\n${problems.join("\n")}`);
+  console.log(
+    `\n${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB, ` +
+      `Linux ${machine.kernel}, ${machine.os}, Deno ${machine.deno}`,
+  );
+}
+console.log(JSON.stringify({
+  benchmark: "sse-server",
+  version: 1,
+  started: started.toISOString(),
+  seconds: Math.round((Date.now() - started.getTime()) / 100) / 10,
+  machine,
+  settings: {
+    ...settings,
+    runs,
+    quick,
+    peer: values.peer ?? null,
+    serverDir: serverRoot,
+    serverLog,
+  },
+  results: rows.map((row) => ({
+    scenario: row.scenario,
+    description: row.description,
+    server: row.server,
+    publisher: row.publisher,
+    complete: row.runs.every((r) => !("error" in r) && r.complete),
+    median: medians(row),
+    ratioToNchan: ratioOf(row) ?? null,
+    runs: row.runs,
+  })),
+}));
+
+if (!values.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});

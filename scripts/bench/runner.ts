@@ -1,0 +1,610 @@
+/**
+ * One run of one scenario against one server with one kind of publisher:
+ * subscribers connect (through the workers), events are published from this
+ * thread, everything is drained and checked, and the figures are computed
+ * from what the workers saw and from `/proc`.
+ *
+ * @module
+ */
+
+import {
+  type BenchEvent,
+  ControlLane,
+  type Lane,
+  PostLane,
+} from "./publisher.ts";
+import {
+  busiestThread,
+  cpuSeconds,
+  machineBusySeconds,
+  rssKiB,
+  threadCpuSeconds,
+} from "./proc.ts";
+import {
+  type ChurnStoppedMessage,
+  type FromWorker,
+  nowMicros,
+  type PongMessage,
+  type ResultMessage,
+  type SubscribedMessage,
+  type ToWorker,
+} from "./protocol.ts";
+import type { Scenario } from "./scenarios.ts";
+import type { Target } from "./servers.ts";
+import { Histogram } from "./stats.ts";
+
+export type PublisherKind = "control" | "post";
+
+/** Settings of the generator, the same for every run. */
+export interface GeneratorSettings {
+  readonly workers: number;
+  /** Most events published and not yet received by every subscriber of a channel. */
+  readonly window: number;
+  /** Concurrent POST connections when publishing as fast as possible. */
+  readonly postLanes: number;
+  /** Events per POST to sse-server (a JSON list when more than 1). */
+  readonly postBatch: number;
+  /** Lines per control-port write. */
+  readonly controlBatch: number;
+  /** Connections each worker opens at once. */
+  readonly connectConcurrency: number;
+  readonly connectTimeoutMs: number;
+  readonly settleMs: number;
+  readonly drainTimeoutMs: number;
+  readonly readBuffer: number;
+}
+
+/** The figures of one run. Times in seconds unless named otherwise. */
+export interface RunMetrics {
+  subscribers: number;
+  failedSubscribers: number;
+  acceptSeconds: number;
+  /** Server CPU per accepted subscription, µs. */
+  acceptCpuMicros: number;
+  events: number;
+  deliveries: number;
+  deliveriesPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+  expected: number;
+  missing: number;
+  duplicates: number;
+  outOfOrder: number;
+  unexpected: number;
+  malformed: number;
+  closedByServer: number;
+  publishErrors: number;
+  problems: Record<string, number>;
+  complete: boolean;
+  drained: boolean;
+  /** Wall time from the first publish to the last event received. */
+  measuredSeconds: number;
+  serverCpuSeconds: number;
+  /** Server CPU / wall time over the measured phase (1 = one core). */
+  serverCores: number;
+  /** Busiest server thread's CPU / wall time (1 = saturated). */
+  serverBusiestThread: number;
+  cpuMicrosPerDelivery: number;
+  rssBaselineKiB: number;
+  rssConnectedKiB: number;
+  rssEndKiB: number;
+  rssPerConnectionKiB: number;
+  generatorCores: number;
+  generatorBusiestThread: number;
+  /**
+   * CPU used by everything else on the machine during the measured phase,
+   * in cores: noise from other processes (and the kernel's share of
+   * networking not charged to either side).
+   */
+  otherCores: number;
+  /** Events published per second during the publishing phase. */
+  publishedPerSecond: number;
+  /** Share of the publishing time the publisher waited for its window. */
+  windowBlocked: number;
+  churnSessions: number;
+  churnPerSecond: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A worker and the replies it owes. */
+class WorkerHandle {
+  readonly worker: Worker;
+  #waiting = new Map<
+    string,
+    { resolve: (m: FromWorker) => void; reject: (e: Error) => void }
+  >();
+  #failure: Error | null = null;
+
+  constructor() {
+    this.worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.type === "error") {
+        this.#fail(new Error(`worker: ${message.message}`));
+        return;
+      }
+      const waiter = this.#waiting.get(message.type);
+      this.#waiting.delete(message.type);
+      waiter?.resolve(message);
+    };
+    this.worker.onerror = (event) => {
+      event.preventDefault();
+      this.#fail(new Error(`worker: ${event.message}`));
+    };
+  }
+
+  #fail(error: Error): void {
+    this.#failure = error;
+    for (const waiter of this.#waiting.values()) waiter.reject(error);
+    this.#waiting.clear();
+  }
+
+  send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  /** Sends `message` and waits for the reply of type `reply`. */
+  request<T extends FromWorker>(
+    message: ToWorker | null,
+    reply: T["type"],
+    timeoutMs: number,
+  ): Promise<T> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    const timer = setTimeout(
+      () => reject(new Error(`worker: no ${reply} after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    this.#waiting.set(reply, {
+      resolve: (m) => {
+        clearTimeout(timer);
+        resolve(m as T);
+      },
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    });
+    if (message) this.send(message);
+    return promise;
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+  }
+}
+
+function sumOf(pids: number[], read: (pid: number) => number): number {
+  let total = 0;
+  for (const pid of pids) {
+    const value = read(pid);
+    if (Number.isFinite(value)) total += value;
+  }
+  return total;
+}
+
+/** CPU of all of a target's processes and of its busiest thread. */
+function targetCpu(target: Target): {
+  total: number;
+  threads: Map<number, number>;
+} {
+  const pids = target.pids();
+  const threads = new Map<number, number>();
+  for (const pid of pids) {
+    for (const [tid, s] of threadCpuSeconds(pid)) threads.set(tid, s);
+  }
+  return { total: sumOf(pids, cpuSeconds), threads };
+}
+
+/** Runs one scenario once. The target is started and stopped by the caller. */
+export async function runOnce(
+  scenario: Scenario,
+  target: Target,
+  publisher: PublisherKind,
+  settings: GeneratorSettings,
+  log: (line: string) => void,
+): Promise<RunMetrics> {
+  const layout = scenario.layout;
+  const channels = layout.length;
+  const steadyCount = layout.reduce((a, b) => a + b, 0);
+  const saturate = scenario.rate === undefined && scenario.kind !== "idle";
+  const lanes = saturate && publisher === "post" ? settings.postLanes : 1;
+  const sendCapacity = scenario.kind === "churn"
+    ? Math.ceil((scenario.rate ?? 0) * scenario.durationMs / 1000 * 1.5) + 100
+    : 1;
+
+  const receivedBuffer = new SharedArrayBuffer(4 * steadyCount);
+  const received = new Int32Array(receivedBuffer);
+  const lastReceiveBuffer = new SharedArrayBuffer(8 * settings.workers);
+  const publishedBuffer = new SharedArrayBuffer(4 * channels * lanes);
+  const published = new Int32Array(publishedBuffer);
+  const sendTimesBuffer = new SharedArrayBuffer(8 * lanes * sendCapacity);
+  const sendTimes = new Float64Array(sendTimesBuffer);
+
+  // Which subscribers are on which channel.
+  const subChannel = new Int32Array(steadyCount);
+  const byChannel: Int32Array[] = [];
+  {
+    let i = 0;
+    layout.forEach((count, channel) => {
+      byChannel.push(new Int32Array(count).map((_, k) => i + k));
+      for (let k = 0; k < count; k++) subChannel[i++] = channel;
+    });
+  }
+
+  const workers = Array.from(
+    { length: settings.workers },
+    () => new WorkerHandle(),
+  );
+  const lanesOpen: Lane[] = [];
+  try {
+    await Promise.all(workers.map((w, i) =>
+      w.request(
+        {
+          type: "init",
+          worker: i,
+          host: target.host,
+          port: target.httpPort,
+          pathPrefix: target.subscribePrefix,
+          lanes,
+          received: receivedBuffer,
+          lastReceive: lastReceiveBuffer,
+          published: publishedBuffer,
+          sendTimes: sendTimesBuffer,
+          sendCapacity,
+          readBuffer: settings.readBuffer,
+        },
+        "ready",
+        10_000,
+      )
+    ));
+    // The clocks are one (timeOrigin + now() agree across workers); measure
+    // and correct anyway, keeping the round trip with the least delay.
+    for (const w of workers) {
+      let best = { rtt: Infinity, offset: 0 };
+      for (let k = 0; k < 5; k++) {
+        const t0 = nowMicros();
+        const pong = await w.request<PongMessage>(
+          { type: "ping" },
+          "pong",
+          5000,
+        );
+        const t1 = nowMicros();
+        if (t1 - t0 < best.rtt) {
+          best = { rtt: t1 - t0, offset: pong.micros - (t0 + t1) / 2 };
+        }
+      }
+      w.send({ type: "clock", offsetMicros: best.offset });
+    }
+
+    await sleep(300);
+    const rssBaseline = sumOf(target.pids(), rssKiB);
+    const acceptCpu0 = targetCpu(target).total;
+
+    // Subscribe: subscriber i goes to worker i mod W.
+    const replies = await Promise.all(workers.map((w, k) => {
+      const mine: number[] = [];
+      for (let i = k; i < steadyCount; i += workers.length) mine.push(i);
+      const subs = Int32Array.from(mine);
+      return w.request<SubscribedMessage>(
+        {
+          type: "subscribe",
+          subs,
+          channels: subs.map((i) => subChannel[i]),
+          concurrency: settings.connectConcurrency,
+        },
+        "subscribed",
+        settings.connectTimeoutMs,
+      );
+    }));
+    const opened = replies.reduce((a, r) => a + r.opened, 0);
+    const failed = replies.reduce((a, r) => a + r.failed, 0);
+    const acceptSeconds = (Math.max(...replies.map((r) => r.lastHead)) -
+      Math.min(...replies.map((r) => r.firstStart))) / 1e6;
+    const acceptCpu = targetCpu(target).total - acceptCpu0;
+    if (failed > 0) {
+      log(
+        `  ${failed} subscribers failed to connect: ${
+          replies.flatMap((r) => r.errors).slice(0, 3).join("; ")
+        }`,
+      );
+    }
+    await sleep(settings.settleMs);
+    const rssConnected = sumOf(target.pids(), rssKiB);
+
+    // Publisher lanes.
+    for (let l = 0; l < lanes; l++) {
+      lanesOpen.push(
+        publisher === "control"
+          ? await ControlLane.open(
+            target.host,
+            target.controlPort!,
+            settings.controlBatch,
+          )
+          : new PostLane(
+            target.host,
+            target.httpPort,
+            target.publishPrefix,
+            target.name === "nchan" ? "text" : "json",
+            settings.postBatch,
+          ),
+      );
+    }
+
+    const seqs = new Int32Array(channels * lanes);
+    const publishedTotal = new Float64Array(channels);
+    const addEvent = (
+      channel: number,
+      lane: number,
+      micros: number,
+      batch: BenchEvent[],
+    ) => {
+      const k = channel * lanes + lane;
+      const seq = ++seqs[k];
+      if (channel === 0 && seq <= sendCapacity) {
+        sendTimes[lane * sendCapacity + seq - 1] = micros;
+      }
+      Atomics.store(published, k, seq);
+      publishedTotal[channel]++;
+      batch.push({ channel, seq, lane, micros });
+    };
+
+    // Start measuring.
+    const machine0 = machineBusySeconds();
+    const gen0 = cpuSeconds(Deno.pid);
+    const genThreads0 = threadCpuSeconds(Deno.pid);
+    const server0 = targetCpu(target);
+    const t0 = nowMicros();
+    let windowBlockedMs = 0;
+    let churnSessions = 0;
+
+    if (saturate) {
+      // The window: events published and not yet received by the slowest
+      // subscriber of their channel, summed over the channels. Subscribers'
+      // counts are rescanned at most once a millisecond.
+      const minReceived = new Float64Array(channels);
+      let totalPublished = 0;
+      let totalMinReceived = 0;
+      let lastScan = -Infinity;
+      const windowOpen = (): boolean => {
+        if (totalPublished - totalMinReceived < settings.window) return true;
+        const now = performance.now();
+        if (now - lastScan < 1) return false;
+        lastScan = now;
+        let sum = 0;
+        for (let c = 0; c < channels; c++) {
+          let min = 0x7fffffff;
+          for (const i of byChannel[c]) {
+            const r = received[i];
+            if (r < min) min = r;
+          }
+          minReceived[c] = Math.min(min, publishedTotal[c]);
+          sum += minReceived[c];
+        }
+        totalMinReceived = sum;
+        return totalPublished - totalMinReceived < settings.window;
+      };
+      const end = performance.now() + scenario.durationMs;
+      let next = 0;
+      await Promise.all(lanesOpen.map(async (lane, l) => {
+        const batch: BenchEvent[] = [];
+        while (performance.now() < end) {
+          batch.length = 0;
+          while (!windowOpen()) {
+            const waitStart = performance.now();
+            if (waitStart >= end) return;
+            await sleep(1);
+            windowBlockedMs += (performance.now() - waitStart) / lanes;
+          }
+          const channel = next++ % channels;
+          const micros = nowMicros();
+          addEvent(channel, l, micros, batch);
+          totalPublished++;
+          while (batch.length < lane.maxBatch && windowOpen()) {
+            const c = lane.oneChannelPerBatch ? channel : next++ % channels;
+            addEvent(c, l, micros, batch);
+            totalPublished++;
+          }
+          await lane.send(batch);
+        }
+      }));
+    } else if (scenario.kind === "idle") {
+      await sleep(scenario.holdMs ?? 0);
+    } else {
+      // A steady rate on lane 0, round-robin over the channels.
+      if (scenario.kind === "churn") {
+        for (const [k, w] of workers.entries()) {
+          const slots = Math.floor(
+            ((scenario.churnSlots ?? 0) + workers.length - 1 - k) /
+              workers.length,
+          );
+          w.send({
+            type: "churn",
+            slots,
+            dwellMinMs: scenario.dwellMinMs ?? 100,
+            dwellMaxMs: scenario.dwellMaxMs ?? 1000,
+            graceMs: scenario.graceMs ?? 500,
+            seed: 1000 + k,
+          });
+        }
+      }
+      const rate = scenario.rate!;
+      const start = performance.now();
+      const batch: BenchEvent[] = [];
+      const end = start + scenario.durationMs;
+      for (let i = 0;; i++) {
+        // On time, or at once when behind (a slow answer delays the next
+        // publish; the rate achieved is reported); never past the end.
+        const due = start + i * 1000 / rate;
+        if (due >= end || performance.now() >= end) break;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        batch.length = 0;
+        addEvent(i % channels, 0, nowMicros(), batch);
+        await lanesOpen[0].send(batch);
+      }
+      if (scenario.kind === "churn") {
+        const stopped = await Promise.all(
+          workers.map((w) =>
+            w.request<ChurnStoppedMessage>(
+              { type: "stopChurn" },
+              "churnStopped",
+              10_000,
+            )
+          ),
+        );
+        churnSessions = stopped.reduce((a, m) => a + m.sessions, 0);
+      }
+    }
+    const publishEnd = nowMicros();
+    const publishedBeforeEnd = publishedTotal.reduce((a, b) => a + b, 0);
+    const server1 = targetCpu(target);
+
+    if (scenario.kind === "idle") {
+      // One event, to show every held connection still works.
+      const batch: BenchEvent[] = [];
+      for (let c = 0; c < channels; c++) {
+        batch.length = 0;
+        addEvent(c, 0, nowMicros(), batch);
+        await lanesOpen[0].send(batch);
+      }
+    }
+
+    // Drain: until every steady subscriber has every event of its channel.
+    const expectedOf = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      for (let l = 0; l < lanes; l++) {
+        expectedOf[c] += Atomics.load(published, c * lanes + l);
+      }
+    }
+    const drainDeadline = performance.now() + settings.drainTimeoutMs;
+    let drained = false;
+    while (!drained && performance.now() < drainDeadline) {
+      drained = true;
+      for (let i = 0; i < steadyCount; i++) {
+        if (received[i] < expectedOf[subChannel[i]]) {
+          drained = false;
+          break;
+        }
+      }
+      if (!drained) await sleep(5);
+    }
+    if (!drained) log(`  not drained after ${settings.drainTimeoutMs} ms`);
+    // Let duplicates or strays arrive, and the last figures settle.
+    await sleep(50);
+    const server2 = targetCpu(target);
+    const server2At = nowMicros();
+    const machine1 = machineBusySeconds();
+    const gen1 = cpuSeconds(Deno.pid);
+    const genThreads1 = threadCpuSeconds(Deno.pid);
+    const rssEnd = sumOf(target.pids(), rssKiB);
+
+    const results = await Promise.all(
+      workers.map((w) =>
+        w.request<ResultMessage>({ type: "finish" }, "result", 30_000)
+      ),
+    );
+    const lastReceive = Math.max(...results.map((r) => r.lastReceive));
+    const latency = new Histogram();
+    const problems: Record<string, number> = {};
+    for (const r of results) {
+      latency.merge(r.latency);
+      for (const [k, v] of Object.entries(r.problems)) {
+        problems[k] = (problems[k] ?? 0) + v;
+      }
+    }
+    const sum = (f: (r: ResultMessage) => number) =>
+      results.reduce((a, r) => a + f(r), 0);
+    const deliveries = sum((r) => r.received);
+    const events = publishedTotal.reduce((a, b) => a + b, 0);
+    const idle = scenario.kind === "idle";
+    // Idle: the server's CPU while holding; otherwise from the first publish
+    // to the last delivery.
+    const measuredSeconds = idle
+      ? (publishEnd - t0) / 1e6
+      : (Math.max(lastReceive, publishEnd) - t0) / 1e6;
+    const serverCpu = idle
+      ? server1.total - server0.total
+      : server2.total - server0.total;
+    const serverThreadsEnd = idle ? server1.threads : server2.threads;
+    // The wall time the server's CPU was read over.
+    const cpuWall = ((idle ? publishEnd : server2At) - t0) / 1e6;
+    const genWall = (nowMicros() - t0) / 1e6;
+    const missing = sum((r) => r.missing);
+    const duplicates = sum((r) => r.duplicates);
+    const outOfOrder = sum((r) => r.outOfOrder);
+    const unexpected = sum((r) => r.unexpected);
+    const malformed = sum((r) => r.malformed);
+    const closedByServer = sum((r) => r.closedByServer);
+    const publishErrors = lanesOpen.reduce((a, l) => a + l.errors, 0);
+    const ms = (micros: number) => micros / 1000;
+    return {
+      subscribers: opened,
+      failedSubscribers: failed,
+      acceptSeconds,
+      acceptCpuMicros: opened > 0 ? acceptCpu / opened * 1e6 : NaN,
+      events,
+      deliveries,
+      deliveriesPerSecond: idle ? NaN : deliveries / measuredSeconds,
+      latencyP50Ms: ms(latency.quantile(0.5)),
+      latencyP99Ms: ms(latency.quantile(0.99)),
+      latencyMaxMs: latency.count > 0 ? ms(latency.max) : NaN,
+      expected: sum((r) => r.expected),
+      missing,
+      duplicates,
+      outOfOrder,
+      unexpected,
+      malformed,
+      closedByServer,
+      publishErrors,
+      problems,
+      complete: failed === 0 && Object.keys(problems).length === 0 &&
+        missing === 0 && duplicates === 0 &&
+        outOfOrder === 0 && unexpected === 0 && malformed === 0 &&
+        closedByServer === 0 && publishErrors === 0 && drained,
+      drained,
+      measuredSeconds,
+      serverCpuSeconds: serverCpu,
+      serverCores: serverCpu / cpuWall,
+      serverBusiestThread: busiestThread(server0.threads, serverThreadsEnd) /
+        cpuWall,
+      cpuMicrosPerDelivery: idle ? NaN : serverCpu / deliveries * 1e6,
+      rssBaselineKiB: rssBaseline,
+      rssConnectedKiB: rssConnected,
+      rssEndKiB: rssEnd,
+      rssPerConnectionKiB: opened > 0
+        ? (rssConnected - rssBaseline) / opened
+        : NaN,
+      generatorCores: (gen1 - gen0) / genWall,
+      generatorBusiestThread: busiestThread(genThreads0, genThreads1) /
+        genWall,
+      otherCores: Math.max(
+        0,
+        (machine1 - machine0 - (server2.total - server0.total) -
+          (gen1 - gen0)) / ((server2At - t0) / 1e6),
+      ),
+      publishedPerSecond: idle
+        ? NaN
+        : publishedBeforeEnd / (scenario.durationMs / 1000),
+      windowBlocked: saturate ? windowBlockedMs / scenario.durationMs : NaN,
+      churnSessions,
+      churnPerSecond: scenario.kind === "churn"
+        ? churnSessions / (scenario.durationMs / 1000)
+        : NaN,
+    };
+  } finally {
+    for (const lane of lanesOpen) lane.close();
+    await Promise.all(
+      workers.map((w) =>
+        w.request({ type: "close" }, "closed", 10_000).catch(() => {})
+      ),
+    );
+    for (const w of workers) w.terminate();
+  }
+}

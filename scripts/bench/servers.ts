@@ -1,0 +1,375 @@
+/**
+ * The servers under test, started and stopped by the benchmark on loopback:
+ * this project's `main.ts` (`sse-server`), and nginx with Debian's nchan
+ * module as the peer. Each is started fresh for every run and stopped by its
+ * own PID.
+ *
+ * @module
+ */
+
+import { childrenOf } from "./proc.ts";
+
+/** A running server under test. */
+export interface Target {
+  readonly name: "sse-server" | "nchan";
+  readonly host: string;
+  readonly httpPort: number;
+  /** Our control port; nchan has none. */
+  readonly controlPort?: number;
+  /** Subscription path of channel `cN` is `subscribePrefix + "cN"`. */
+  readonly subscribePrefix: string;
+  /** POST path of channel `cN` is `publishPrefix + "cN"`. */
+  readonly publishPrefix: string;
+  /** The processes whose CPU and memory count (nginx: master and workers). */
+  pids(): number[];
+  /** What the server wrote to stderr and its error log, for diagnostics. */
+  diagnostics(): string;
+  stop(): Promise<void>;
+}
+
+/** The checkout this script belongs to: its `main.ts` is what is measured. */
+export const PROJECT_ROOT: string = new URL("../../", import.meta.url).pathname;
+const HOST = "127.0.0.1";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Keeps the last `limit` characters of a stream, reading it to its end. */
+function drain(stream: ReadableStream<Uint8Array>, limit = 8192): () => string {
+  let text = "";
+  (async () => {
+    try {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        text = (text + chunk).slice(-limit);
+      }
+    } catch {
+      // The process went away.
+    }
+  })();
+  return () => text;
+}
+
+/** Sends `signal` to the process, then SIGKILL after `graceMs`. */
+async function terminate(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal,
+  graceMs: number,
+): Promise<void> {
+  try {
+    child.kill(signal);
+  } catch {
+    // Already gone.
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = await Promise.race([
+    child.status.then(() => false),
+    new Promise<boolean>((resolve) =>
+      timer = setTimeout(resolve, graceMs, true)
+    ),
+  ]);
+  clearTimeout(timer);
+  if (late) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Gone meanwhile.
+    }
+    await child.status;
+  }
+}
+
+/** Where our server's log goes during a run. */
+export type ServerLog = "stdout" | "file" | "none";
+
+/** Options for starting this project's server. */
+export interface OursOptions {
+  readonly dir: string;
+  /** The directory holding `main.ts` and `deno.json` (another checkout, or a snapshot). */
+  readonly root: string;
+  /**
+   * `stdout` (default): a pipe this process reads and discards; `file`: a
+   * log file in `dir` (`-l`, as in production; LogTape's file sink syncs
+   * every line to disk); `none`: `-l /dev/null`.
+   */
+  readonly log?: ServerLog;
+  /** Extra command-line options for `main.ts`. */
+  readonly extraArgs?: readonly string[];
+  /** V8 flags for the server's Deno (e.g. for profiling). */
+  readonly v8Flags?: string;
+}
+
+/** Reads a stream to its end, keeping only its beginning and its end. */
+function watch(stream: ReadableStream<Uint8Array>): {
+  head(): string;
+  tail(): string;
+} {
+  let head = "";
+  let tail = "";
+  (async () => {
+    try {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        if (head.length < 16384) head += chunk.slice(0, 16384 - head.length);
+        tail = (tail + chunk).slice(-4096);
+      }
+    } catch {
+      // The process went away.
+    }
+  })();
+  return { head: () => head, tail: () => tail };
+}
+
+/**
+ * Starts `main.ts` as the tests do (`deno run -q -P --config deno.json`),
+ * on loopback, with the HTTP port and the control port; waits until it
+ * serves.
+ */
+export async function startOurs(options: OursOptions): Promise<Target> {
+  const mode = options.log ?? "stdout";
+  const logFile = `${options.dir}/sse-server.log`;
+  if (mode === "file") await Deno.writeTextFile(logFile, "");
+  // With no log to read the ports from, choose them here.
+  const fixed = mode === "none" ? [freePort(), freePort()] : [0, 0];
+  const args = [
+    "run",
+    "-q",
+    "-P",
+    "--config",
+    `${options.root}/deno.json`,
+    ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+    `${options.root}/main.ts`,
+    "-n",
+    "--bind",
+    HOST,
+    "-p",
+    String(fixed[0]),
+    "-P",
+    String(fixed[1]),
+    ...(mode === "file" ? ["-l", logFile] : []),
+    ...(mode === "none" ? ["-l", "/dev/null"] : []),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: mode === "stdout" ? "piped" : "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = drain(child.stderr);
+  const stdout = mode === "stdout" ? watch(child.stdout) : undefined;
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + 30_000;
+  let httpPort = 0;
+  let controlPort = 0;
+  const logText = async () =>
+    stdout?.head() ??
+      (mode === "file" ? await Deno.readTextFile(logFile).catch(() => "") : "");
+  while (Date.now() < deadline && !exited) {
+    if (mode === "none") {
+      try {
+        for (const port of fixed) {
+          (await Deno.connect({ hostname: HOST, port })).close();
+        }
+        [httpPort, controlPort] = fixed;
+        break;
+      } catch {
+        // Not listening yet.
+      }
+    } else {
+      const text = await logText();
+      httpPort = Number(
+        /listening for http on [^ ]*:(\d+)/.exec(text)?.[1] ?? 0,
+      );
+      controlPort = Number(/control port on [^ ]*:(\d+)/.exec(text)?.[1] ?? 0);
+      if (httpPort && controlPort) break;
+    }
+    await sleep(50);
+  }
+  if (!httpPort || !controlPort) {
+    await terminate(child, "SIGKILL", 1000);
+    throw new Error(
+      `sse-server did not start\nstderr: ${stderr()}\nlog: ${await logText()}`,
+    );
+  }
+  return {
+    name: "sse-server",
+    host: HOST,
+    httpPort,
+    controlPort,
+    subscribePrefix: "/",
+    publishPrefix: "/",
+    pids: () => [child.pid],
+    diagnostics: () => `${stderr()}\n${stdout?.tail() ?? ""}`,
+    stop: () => terminate(child, "SIGTERM", 5000),
+  };
+}
+
+/** A free TCP port on loopback (bound once, then released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Where Debian's nchan module lives, if installed. */
+export function nchanModule(): string | undefined {
+  for (
+    const path of [
+      "/usr/lib/nginx/modules/ngx_nchan_module.so",
+      "/usr/lib64/nginx/modules/ngx_nchan_module.so",
+    ]
+  ) {
+    try {
+      Deno.statSync(path);
+      return path;
+    } catch {
+      // Not there.
+    }
+  }
+  return undefined;
+}
+
+/** Options for starting nginx with nchan. */
+export interface NchanOptions {
+  readonly dir: string;
+  /** Connections the worker must hold. */
+  readonly connections: number;
+  /** Open files per process (the generator's limit, inherited). */
+  readonly fileLimit: number;
+}
+
+/**
+ * The nginx configuration: one worker process (nginx's event loop is single
+ * threaded, as is our server's JavaScript), `nchan_publisher` on
+ * `/pub/CHANNEL`, `nchan_subscriber eventsource` on `/sub/CHANNEL`, new
+ * subscribers starting at the newest message (as ours do without
+ * Last-Event-ID), 1,000 messages kept per channel (our `--history`
+ * default), and an access log (ours logs each publish).
+ */
+export function nchanConfig(
+  module: string,
+  dir: string,
+  port: number,
+  connections: number,
+): string {
+  return `# Written by scripts/bench (sse-server benchmark); started with -p ${dir}
+load_module ${module};
+daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events {
+  worker_connections ${connections};
+  multi_accept on;
+}
+http {
+  access_log ${dir}/nginx-access.log;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  nchan_max_reserved_memory 256M;
+  nchan_message_buffer_length 1000;
+  nchan_message_timeout 1h;
+  server {
+    listen ${HOST}:${port} backlog=4096;
+    location ~ ^/pub/(\\w+)$ {
+      nchan_publisher;
+      nchan_channel_id $1;
+    }
+    location ~ ^/sub/(\\w+)$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id $1;
+      nchan_subscriber_first_message newest;
+    }
+  }
+}
+`;
+}
+
+/** Starts nginx (foreground master, one worker) with nchan on loopback. */
+export async function startNchan(options: NchanOptions): Promise<Target> {
+  const module = nchanModule();
+  if (!module) {
+    throw new Error(
+      "nchan is not installed: apt-get install nginx libnginx-mod-nchan",
+    );
+  }
+  const { dir } = options;
+  const port = freePort();
+  const connections = Math.max(
+    1024,
+    Math.min(options.fileLimit - 64, options.connections + 1024),
+  );
+  const conf = `${dir}/nginx.conf`;
+  await Deno.writeTextFile(conf, nchanConfig(module, dir, port, connections));
+  const child = new Deno.Command("nginx", {
+    args: ["-p", dir, "-c", conf],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = drain(child.stderr);
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + 15_000;
+  let ready = false;
+  while (Date.now() < deadline && !exited) {
+    try {
+      const conn = await Deno.connect({ hostname: HOST, port });
+      conn.close();
+      ready = childrenOf(child.pid).length > 0;
+      if (ready) break;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(50);
+  }
+  const errorLog = () => {
+    try {
+      return Deno.readTextFileSync(`${dir}/nginx-error.log`).slice(-4096);
+    } catch {
+      return "";
+    }
+  };
+  if (!ready) {
+    await terminate(child, "SIGKILL", 1000);
+    throw new Error(
+      `nginx did not start\nstderr: ${stderr()}\nerror log: ${errorLog()}`,
+    );
+  }
+  // The workers, to kill them by PID should the master not take them along.
+  let workers = childrenOf(child.pid);
+  return {
+    name: "nchan",
+    host: HOST,
+    httpPort: port,
+    subscribePrefix: "/sub/",
+    publishPrefix: "/pub/",
+    pids: () => {
+      const now = childrenOf(child.pid);
+      if (now.length > 0) workers = now;
+      return [child.pid, ...now];
+    },
+    diagnostics: () => `${stderr()}\n${errorLog()}`,
+    stop: async () => {
+      // SIGTERM: nginx's fast shutdown; the master stops its workers.
+      await terminate(child, "SIGTERM", 5000);
+      for (const pid of workers) {
+        try {
+          // Only if it is still one of our nginx workers (not a reused PID).
+          const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+          if (cmdline.startsWith("nginx: worker")) Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone, as expected.
+        }
+      }
+    },
+  };
+}
