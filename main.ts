@@ -112,11 +112,12 @@ async function serve(payload: ChildPayload): Promise<number> {
     });
     // Signals are caught from before start-up: one that comes while the
     // ports open halts the server as soon as it exists.
-    let server: SseServer | undefined;
-    let haltAsked = false;
+    const running: { server?: SseServer; haltAsked: boolean } = {
+      haltAsked: false,
+    };
     const halt = () => {
-      haltAsked = true;
-      void server?.halt();
+      running.haltAsked = true;
+      void running.server?.halt();
     };
     const reopen = () => logging.reopen();
     Deno.addSignalListener("SIGTERM", halt);
@@ -125,8 +126,8 @@ async function serve(payload: ChildPayload): Promise<number> {
     await using started = await SseServer.start(
       serverConfig(options, tls, auth, redisPassword),
     );
-    server = started;
-    if (haltAsked) void started.halt();
+    running.server = started;
+    if (running.haltAsked) void started.halt();
     if (detached) {
       await Deno.stdout.write(encoder.encode(`ready ${Deno.pid}\n`));
       Deno.stdout.close();

@@ -31,6 +31,7 @@ import {
   nchanModule,
   PROJECT_ROOT,
   type ServerLog,
+  startCluster,
   startNchan,
   startOurs,
   type Target,
@@ -40,7 +41,8 @@ const USAGE = `Usage: deno task bench [options]
 
   --quick               small and short: 200 subscribers, 1 run (a smoke test)
   --scenario NAME       fanout, fanout-1k, fanout-10k, steady, channels, idle,
-                        churn (repeatable; default: all)
+                        churn, cluster (repeatable; default: all); cluster
+                        runs 3 instances sharing a redis-server it starts
   --runs K              runs of each scenario; the table shows medians
                         (default 3, 1 with --quick)
   --peer nchan          also run every scenario against nginx + nchan and
@@ -52,7 +54,7 @@ const USAGE = `Usage: deno task bench [options]
   --workers N           subscriber worker threads (default 2)
   --window N            when saturating, most events published and not yet
                         received by the slowest subscriber of their channel,
-                        summed over channels (default 1000)
+                        summed over channels (default 1000; cluster: 100)
   --post-lanes N        concurrent POST connections when saturating (default 4)
   --post-batch N        events per POST to sse-server, as a JSON list
                         (default 1; nchan takes 1)
@@ -232,6 +234,13 @@ if (!jsonOnly) {
 const servers: ("sse-server" | "nchan")[] = values.peer === "nchan"
   ? ["sse-server", "nchan"]
   : ["sse-server"];
+// nchan has nothing like several instances sharing a stream of events.
+const serversOf = (kind: string) =>
+  kind === "cluster" ? servers.filter((s) => s === "sse-server") : servers;
+const remarkOf = (kind: string) =>
+  values.peer === "nchan" && kind === "cluster"
+    ? "no nchan counterpart: no ratio"
+    : undefined;
 const publishersOf = (
   server: "sse-server" | "nchan",
   kind: string,
@@ -245,7 +254,7 @@ const rows: Row[] = [];
 for (const scenario of scenarios) {
   log(`${scenario.name}: ${scenario.description}`);
   const scenarioRows = new Map<string, Row>();
-  for (const server of servers) {
+  for (const server of serversOf(scenario.kind)) {
     for (const publisher of publishersOf(server, scenario.kind)) {
       const row: Row = {
         scenario: scenario.name,
@@ -254,6 +263,7 @@ for (const scenario of scenarios) {
         server,
         publisher: scenario.kind === "idle" ? "-" : publisher,
         runs: [],
+        remark: remarkOf(scenario.kind),
       };
       scenarioRows.set(`${server}/${publisher}`, row);
       rows.push(row);
@@ -261,7 +271,7 @@ for (const scenario of scenarios) {
   }
   for (let run = 1; run <= runs; run++) {
     // Servers alternate within each run, so drifts of the machine hit both.
-    for (const server of servers) {
+    for (const server of serversOf(scenario.kind)) {
       for (const publisher of publishersOf(server, scenario.kind)) {
         const row = scenarioRows.get(`${server}/${publisher}`)!;
         let target: Target | undefined;
@@ -271,6 +281,15 @@ for (const scenario of scenarios) {
               dir,
               connections: connectionsOf(scenario),
               fileLimit,
+            })
+            : scenario.instances !== undefined
+            ? await startCluster({
+              dir,
+              root: serverRoot,
+              log: serverLog,
+              v8Flags: values["server-v8-flags"],
+              instances: scenario.instances,
+              keep: values.keep,
             })
             : await startOurs({
               dir,
@@ -282,7 +301,9 @@ for (const scenario of scenarios) {
             scenario,
             target,
             publisher,
-            settings,
+            values.window === undefined && scenario.window !== undefined
+              ? { ...settings, window: scenario.window }
+              : settings,
             log,
           );
           row.runs.push(metrics);
@@ -293,7 +314,18 @@ for (const scenario of scenarios) {
               `${metrics.complete ? "complete" : "INCOMPLETE"}, ` +
               `${metrics.cpuMicrosPerDelivery.toFixed(2)} µs CPU/delivery, ` +
               `${metrics.rssPerConnectionKiB.toFixed(1)} KiB/conn, ` +
-              `accept ${metrics.acceptSeconds.toFixed(2)} s`,
+              `accept ${metrics.acceptSeconds.toFixed(2)} s` +
+              (metrics.instances > 1
+                ? `; ${metrics.instances} instances, ` +
+                  `${(metrics.remoteShare * 100).toFixed(1)} % remote, ` +
+                  (Number.isFinite(metrics.latencyPhaseRate)
+                    ? `p50/p99 at ${metrics.latencyPhaseRate.toFixed(0)} ` +
+                      `events/s, `
+                    : "no latency phase, ") +
+                  `saturated p50/p99 ` +
+                  `${metrics.saturatedLatencyP50Ms.toFixed(1)}/` +
+                  `${metrics.saturatedLatencyP99Ms.toFixed(1)} ms`
+                : ""),
           );
         } catch (error) {
           const message = String((error as Error)?.stack ?? error);
@@ -353,6 +385,7 @@ console.log(JSON.stringify({
     description: row.description,
     server: row.server,
     publisher: row.publisher,
+    ...(row.remark ? { remark: row.remark } : {}),
     complete: row.runs.every((r) => !("error" in r) && r.complete),
     median: medians(row),
     ratioToNchan: ratioOf(row) ?? null,

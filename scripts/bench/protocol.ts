@@ -27,7 +27,11 @@ export interface InitMessage {
   readonly type: "init";
   readonly worker: number;
   readonly host: string;
-  readonly port: number;
+  /**
+   * The server's HTTP ports: one, or one per instance of a cluster; each
+   * subscriber connects to the port of its instance.
+   */
+  readonly ports: readonly number[];
   /** Subscription path of channel `cN`: `pathPrefix + "cN"`. */
   readonly pathPrefix: string;
   readonly lanes: number;
@@ -60,6 +64,8 @@ export interface SubscribeMessage {
   readonly type: "subscribe";
   readonly subs: Int32Array;
   readonly channels: Int32Array;
+  /** The instance (index into `ports`) of each subscriber. */
+  readonly instances: Int32Array;
   /** Connections being opened at once by this worker. */
   readonly concurrency: number;
 }
@@ -93,6 +99,22 @@ export interface ChurnStoppedMessage {
   readonly type: "churnStopped";
   readonly sessions: number;
   readonly failed: number;
+}
+
+/**
+ * Hand over the latency recorded so far and start afresh (between the two
+ * phases of the cluster scenario).
+ */
+export interface TakeLatencyMessage {
+  readonly type: "takeLatency";
+}
+
+export interface LatencyTakenMessage {
+  readonly type: "latencyTaken";
+  /** Latency by instance (index into `ports`). */
+  readonly latency: HistogramData[];
+  /** Events received so far (all, including duplicates). */
+  readonly received: number;
 }
 
 /** Check every steady subscriber against `published` and report. */
@@ -132,7 +154,10 @@ export interface ResultMessage {
   readonly closedByServer: number;
   /** Parse or connection problems, by kind. */
   readonly problems: Record<string, number>;
-  readonly latency: HistogramData;
+  /** Latency by instance (index into `ports`). */
+  readonly latency: HistogramData[];
+  /** Events received (all) by instance. */
+  readonly receivedByInstance: number[];
   /** Churn: subscriptions opened and closed. */
   readonly churnSessions: number;
   /** Micros of the latest event received. */
@@ -146,6 +171,7 @@ export type ToWorker =
   | SubscribeMessage
   | ChurnMessage
   | StopChurnMessage
+  | TakeLatencyMessage
   | FinishMessage
   | CloseMessage;
 
@@ -153,6 +179,7 @@ export type FromWorker =
   | PongMessage
   | SubscribedMessage
   | ChurnStoppedMessage
+  | LatencyTakenMessage
   | ResultMessage
   | ClosedMessage
   | { readonly type: "ready" }

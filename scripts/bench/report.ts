@@ -16,6 +16,8 @@ export interface Row {
   readonly server: "sse-server" | "nchan";
   readonly publisher: string;
   readonly runs: (RunMetrics | { error: string })[];
+  /** Said at the end of the note (e.g. that there is no peer to compare with). */
+  readonly remark?: string;
 }
 
 export type NumericMetric = {
@@ -45,6 +47,16 @@ export const MEDIAN_METRICS: readonly NumericMetric[] = [
   "windowBlocked",
   "publishedPerSecond",
   "churnPerSecond",
+  "instances",
+  "remoteShare",
+  "remoteLatencyP50Ms",
+  "remoteLatencyP99Ms",
+  "latencyPhaseRate",
+  "saturatedLatencyP50Ms",
+  "saturatedLatencyP99Ms",
+  "saturatedLatencyMaxMs",
+  "backendCores",
+  "backendCpuMicrosPerEvent",
 ];
 
 function okRuns(row: Row): RunMetrics[] {
@@ -188,6 +200,16 @@ export function table(
       } subscriptions/s`;
     } else if (row.kind === "idle") {
       note = "srv cores: while idle";
+    } else if (row.kind === "cluster") {
+      note = `${fmt(m.publishedPerSecond)} events/s, window-bound ${
+        pct(m.windowBlocked)
+      }; ${
+        Number.isFinite(m.latencyPhaseRate ?? NaN)
+          ? `latency at ${fmt(m.latencyPhaseRate)} events/s`
+          : "no latency phase (not drained)"
+      }; ${pct(m.remoteShare)} of deliveries remote; Redis ${
+        fmt(m.backendCores, 2)
+      } cores`;
     } else if (Number.isFinite(m.windowBlocked ?? NaN)) {
       note = `${fmt(m.publishedPerSecond)} events/s, window-bound ${
         pct(m.windowBlocked)
@@ -195,6 +217,7 @@ export function table(
     } else {
       note = `${fmt(m.publishedPerSecond)} events/s`;
     }
+    if (row.remark) note += `; ${row.remark}`;
     lines.push([
       row.scenario,
       row.server,

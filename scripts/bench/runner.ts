@@ -23,6 +23,7 @@ import {
 import {
   type ChurnStoppedMessage,
   type FromWorker,
+  type LatencyTakenMessage,
   nowMicros,
   type PongMessage,
   type ResultMessage,
@@ -102,8 +103,39 @@ export interface RunMetrics {
   publishedPerSecond: number;
   /** Share of the publishing time the publisher waited for its window. */
   windowBlocked: number;
+  /** The window used (`--window`, or the scenario's own). */
+  window: number;
   churnSessions: number;
   churnPerSecond: number;
+  /** Instances of the server: more than 1 for a cluster. */
+  instances: number;
+  /**
+   * Events received by the subscribers of each instance, both phases of a
+   * cluster run; the first instance is the one published to.
+   */
+  deliveriesByInstance: number[];
+  /** Cluster: share of the deliveries made by the other instances. */
+  remoteShare: number;
+  /** Cluster: the latency of subscribers of the other instances only. */
+  remoteLatencyP50Ms: number;
+  remoteLatencyP99Ms: number;
+  /**
+   * Cluster: events per second of the latency phase, whose latency is the
+   * one reported in `latencyP50Ms`… (NaN without that phase).
+   */
+  latencyPhaseRate: number;
+  /** Cluster: the latency during the saturating phase (mostly queueing). */
+  saturatedLatencyP50Ms: number;
+  saturatedLatencyP99Ms: number;
+  saturatedLatencyMaxMs: number;
+  /**
+   * CPU of the processes behind the server (Redis), over the same time as
+   * `serverCpuSeconds`; NaN without any.
+   */
+  backendCpuSeconds: number;
+  backendCores: number;
+  /** That CPU per event published in that time, µs. */
+  backendCpuMicrosPerEvent: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -212,6 +244,12 @@ export async function runOnce(
 ): Promise<RunMetrics> {
   const layout = scenario.layout;
   const channels = layout.length;
+  // One port, or one per instance of a cluster (the first is published to).
+  const ports = target.instancePorts ?? [target.httpPort];
+  const backendPids = () => target.backendPids?.() ?? [];
+  const hasBackend = backendPids().length > 0;
+  const latencyPhase = scenario.latencyRate !== undefined &&
+    (scenario.latencyMs ?? 0) > 0;
   const steadyCount = layout.reduce((a, b) => a + b, 0);
   const saturate = scenario.rate === undefined && scenario.kind !== "idle";
   const lanes = saturate && publisher === "post" ? settings.postLanes : 1;
@@ -250,7 +288,7 @@ export async function runOnce(
           type: "init",
           worker: i,
           host: target.host,
-          port: target.httpPort,
+          ports,
           pathPrefix: target.subscribePrefix,
           lanes,
           received: receivedBuffer,
@@ -297,6 +335,7 @@ export async function runOnce(
           type: "subscribe",
           subs,
           channels: subs.map((i) => subChannel[i]),
+          instances: subs.map((i) => i % ports.length),
           concurrency: settings.connectConcurrency,
         },
         "subscribed",
@@ -355,11 +394,63 @@ export async function runOnce(
       batch.push({ channel, seq, lane, micros });
     };
 
+    /** Publishes on lane 0 at `rate`, round-robin over the channels. */
+    const publishAtRate = async (
+      rate: number,
+      durationMs: number,
+    ): Promise<number> => {
+      const start = performance.now();
+      const batch: BenchEvent[] = [];
+      const end = start + durationMs;
+      let sent = 0;
+      for (let i = 0;; i++) {
+        // On time, or at once when behind (a slow answer delays the next
+        // publish; the rate achieved is reported); never past the end.
+        const due = start + i * 1000 / rate;
+        if (due >= end || performance.now() >= end) break;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        batch.length = 0;
+        addEvent(i % channels, 0, nowMicros(), batch);
+        await lanesOpen[0].send(batch);
+        sent++;
+      }
+      return sent;
+    };
+
+    /**
+     * Waits until every steady subscriber has every event of its channel,
+     * or the drain timeout; true when they all have.
+     */
+    const drainAll = async (): Promise<boolean> => {
+      const expectedOf = new Float64Array(channels);
+      for (let c = 0; c < channels; c++) {
+        for (let l = 0; l < lanes; l++) {
+          expectedOf[c] += Atomics.load(published, c * lanes + l);
+        }
+      }
+      const deadline = performance.now() + settings.drainTimeoutMs;
+      while (performance.now() < deadline) {
+        let done = true;
+        for (let i = 0; i < steadyCount; i++) {
+          if (received[i] < expectedOf[subChannel[i]]) {
+            done = false;
+            break;
+          }
+        }
+        if (done) return true;
+        await sleep(5);
+      }
+      log(`  not drained after ${settings.drainTimeoutMs} ms`);
+      return false;
+    };
+
     // Start measuring.
     const machine0 = machineBusySeconds();
     const gen0 = cpuSeconds(Deno.pid);
     const genThreads0 = threadCpuSeconds(Deno.pid);
     const server0 = targetCpu(target);
+    const backend0 = sumOf(backendPids(), cpuSeconds);
     const t0 = nowMicros();
     let windowBlockedMs = 0;
     let churnSessions = 0;
@@ -434,21 +525,7 @@ export async function runOnce(
           });
         }
       }
-      const rate = scenario.rate!;
-      const start = performance.now();
-      const batch: BenchEvent[] = [];
-      const end = start + scenario.durationMs;
-      for (let i = 0;; i++) {
-        // On time, or at once when behind (a slow answer delays the next
-        // publish; the rate achieved is reported); never past the end.
-        const due = start + i * 1000 / rate;
-        if (due >= end || performance.now() >= end) break;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        batch.length = 0;
-        addEvent(i % channels, 0, nowMicros(), batch);
-        await lanesOpen[0].send(batch);
-      }
+      await publishAtRate(scenario.rate!, scenario.durationMs);
       if (scenario.kind === "churn") {
         const stopped = await Promise.all(
           workers.map((w) =>
@@ -477,52 +554,88 @@ export async function runOnce(
     }
 
     // Drain: until every steady subscriber has every event of its channel.
-    const expectedOf = new Float64Array(channels);
-    for (let c = 0; c < channels; c++) {
-      for (let l = 0; l < lanes; l++) {
-        expectedOf[c] += Atomics.load(published, c * lanes + l);
-      }
-    }
-    const drainDeadline = performance.now() + settings.drainTimeoutMs;
-    let drained = false;
-    while (!drained && performance.now() < drainDeadline) {
-      drained = true;
-      for (let i = 0; i < steadyCount; i++) {
-        if (received[i] < expectedOf[subChannel[i]]) {
-          drained = false;
-          break;
-        }
-      }
-      if (!drained) await sleep(5);
-    }
-    if (!drained) log(`  not drained after ${settings.drainTimeoutMs} ms`);
+    let drained = await drainAll();
     // Let duplicates or strays arrive, and the last figures settle.
     await sleep(50);
     const server2 = targetCpu(target);
+    const backend2 = sumOf(backendPids(), cpuSeconds);
     const server2At = nowMicros();
     const machine1 = machineBusySeconds();
     const gen1 = cpuSeconds(Deno.pid);
     const genThreads1 = threadCpuSeconds(Deno.pid);
     const rssEnd = sumOf(target.pids(), rssKiB);
+    const eventsMeasured = publishedTotal.reduce((a, b) => a + b, 0);
+
+    // Cluster: the saturating phase's latency and deliveries, then a phase
+    // at a modest rate whose latency is the one reported.
+    let saturated: { latency: Histogram; received: number } | undefined;
+    let latencyPhaseRate = NaN;
+    let lastReceiveMeasured = NaN;
+    if (latencyPhase && !drained) {
+      // A backlog would be all the second phase measured.
+      log("  no latency phase: the saturating phase did not drain");
+    } else if (latencyPhase) {
+      lastReceiveMeasured = Math.max(...new Float64Array(lastReceiveBuffer));
+      const taken = await Promise.all(
+        workers.map((w) =>
+          w.request<LatencyTakenMessage>(
+            { type: "takeLatency" },
+            "latencyTaken",
+            10_000,
+          )
+        ),
+      );
+      const latency = new Histogram();
+      for (const t of taken) for (const h of t.latency) latency.merge(h);
+      saturated = {
+        latency,
+        received: taken.reduce((a, t) => a + t.received, 0),
+      };
+      await sleep(settings.settleMs);
+      const sent = await publishAtRate(
+        scenario.latencyRate!,
+        scenario.latencyMs!,
+      );
+      latencyPhaseRate = sent / (scenario.latencyMs! / 1000);
+      drained = await drainAll() && drained;
+      await sleep(50);
+    }
 
     const results = await Promise.all(
       workers.map((w) =>
         w.request<ResultMessage>({ type: "finish" }, "result", 30_000)
       ),
     );
-    const lastReceive = Math.max(...results.map((r) => r.lastReceive));
+    const lastReceive = saturated
+      ? lastReceiveMeasured
+      : Math.max(...results.map((r) => r.lastReceive));
     const latency = new Histogram();
+    const remoteLatency = new Histogram();
+    const deliveriesByInstance = ports.map(() => 0);
     const problems: Record<string, number> = {};
     for (const r of results) {
-      latency.merge(r.latency);
+      r.latency.forEach((h, k) => {
+        latency.merge(h);
+        if (k > 0) remoteLatency.merge(h);
+      });
+      r.receivedByInstance.forEach((n, k) => deliveriesByInstance[k] += n);
       for (const [k, v] of Object.entries(r.problems)) {
         problems[k] = (problems[k] ?? 0) + v;
       }
     }
+    // A cluster run whose latency phase was skipped: all its latency is
+    // the saturating phase's, reported as such and not as the latency.
+    const skipped = latencyPhase && !saturated;
+    const reported = skipped ? new Histogram() : latency;
+    const remote = skipped ? new Histogram() : remoteLatency;
+    const saturatedLatency = skipped ? latency : saturated?.latency;
     const sum = (f: (r: ResultMessage) => number) =>
       results.reduce((a, r) => a + f(r), 0);
-    const deliveries = sum((r) => r.received);
+    const deliveriesAll = sum((r) => r.received);
+    // Throughput and CPU per delivery are those of the measured phase.
+    const deliveries = saturated?.received ?? deliveriesAll;
     const events = publishedTotal.reduce((a, b) => a + b, 0);
+    const backendCpu = backend2 - backend0;
     const idle = scenario.kind === "idle";
     // Idle: the server's CPU while holding; otherwise from the first publish
     // to the last delivery.
@@ -552,9 +665,9 @@ export async function runOnce(
       events,
       deliveries,
       deliveriesPerSecond: idle ? NaN : deliveries / measuredSeconds,
-      latencyP50Ms: ms(latency.quantile(0.5)),
-      latencyP99Ms: ms(latency.quantile(0.99)),
-      latencyMaxMs: latency.count > 0 ? ms(latency.max) : NaN,
+      latencyP50Ms: ms(reported.quantile(0.5)),
+      latencyP99Ms: ms(reported.quantile(0.99)),
+      latencyMaxMs: reported.count > 0 ? ms(reported.max) : NaN,
       expected: sum((r) => r.expected),
       missing,
       duplicates,
@@ -587,15 +700,39 @@ export async function runOnce(
       otherCores: Math.max(
         0,
         (machine1 - machine0 - (server2.total - server0.total) -
-          (gen1 - gen0)) / ((server2At - t0) / 1e6),
+          (gen1 - gen0) - (hasBackend ? backendCpu : 0)) /
+          ((server2At - t0) / 1e6),
       ),
       publishedPerSecond: idle
         ? NaN
         : publishedBeforeEnd / (scenario.durationMs / 1000),
       windowBlocked: saturate ? windowBlockedMs / scenario.durationMs : NaN,
+      window: settings.window,
       churnSessions,
       churnPerSecond: scenario.kind === "churn"
         ? churnSessions / (scenario.durationMs / 1000)
+        : NaN,
+      instances: ports.length,
+      deliveriesByInstance,
+      remoteShare: ports.length > 1 && deliveriesAll > 0
+        ? 1 - deliveriesByInstance[0] / deliveriesAll
+        : NaN,
+      remoteLatencyP50Ms: ports.length > 1 ? ms(remote.quantile(0.5)) : NaN,
+      remoteLatencyP99Ms: ports.length > 1 ? ms(remote.quantile(0.99)) : NaN,
+      latencyPhaseRate,
+      saturatedLatencyP50Ms: saturatedLatency
+        ? ms(saturatedLatency.quantile(0.5))
+        : NaN,
+      saturatedLatencyP99Ms: saturatedLatency
+        ? ms(saturatedLatency.quantile(0.99))
+        : NaN,
+      saturatedLatencyMaxMs: saturatedLatency && saturatedLatency.count > 0
+        ? ms(saturatedLatency.max)
+        : NaN,
+      backendCpuSeconds: hasBackend ? backendCpu : NaN,
+      backendCores: hasBackend ? backendCpu / cpuWall : NaN,
+      backendCpuMicrosPerEvent: hasBackend && eventsMeasured > 0
+        ? backendCpu / eventsMeasured * 1e6
         : NaN,
     };
   } finally {

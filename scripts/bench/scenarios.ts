@@ -6,7 +6,13 @@
 
 import { prng } from "./stats.ts";
 
-export type ScenarioKind = "fanout" | "steady" | "channels" | "idle" | "churn";
+export type ScenarioKind =
+  | "fanout"
+  | "steady"
+  | "channels"
+  | "idle"
+  | "churn"
+  | "cluster";
 
 export interface Scenario {
   readonly name: string;
@@ -26,6 +32,24 @@ export interface Scenario {
   readonly dwellMaxMs?: number;
   /** Churn: an event sent this long before a subscriber left must reach it. */
   readonly graceMs?: number;
+  /**
+   * Cluster: sse-server instances sharing one Redis; subscriber `i` is on
+   * instance `i mod instances`, events are published on the first.
+   */
+  readonly instances?: number;
+  /**
+   * Cluster: after the saturating phase, a second phase publishing this
+   * many events per second for `latencyMs`, whose latency is the one
+   * reported (a saturated publisher's latency is its queue).
+   */
+  readonly latencyRate?: number;
+  readonly latencyMs?: number;
+  /**
+   * The window when `--window` is not given. The cluster's fan-out is far
+   * slower than one instance's, and a window of 1,000 events would queue
+   * tens of seconds for its 3,000 subscribers on a small machine.
+   */
+  readonly window?: number;
 }
 
 export interface ScenarioOptions {
@@ -42,6 +66,7 @@ export const SCENARIO_KINDS: readonly ScenarioKind[] = [
   "channels",
   "idle",
   "churn",
+  "cluster",
 ];
 
 /** Between 1 and 10 subscribers on each channel, the same every run. */
@@ -115,6 +140,25 @@ export function buildScenarios(options: ScenarioOptions): Scenario[] {
     dwellMinMs: quick ? 100 : 300,
     dwellMaxMs: quick ? 1500 : 3000,
     graceMs: quick ? 1000 : 2000,
+  });
+  const instances = 3;
+  const clusterSubs = options.subscribers ?? (quick ? 300 : 3000);
+  const clusterPhase = d(5000, 1500);
+  const latencyRate = 20;
+  list.push({
+    name: "cluster",
+    kind: "cluster",
+    description: `${instances} instances sharing one Redis, 1 channel, ` +
+      `${clusterSubs} subscribers spread evenly over them, events published ` +
+      `on one instance: as fast as the instances take them for ${
+        clusterPhase / 1000
+      } s, then ${latencyRate} events/s for ${clusterPhase / 1000} s`,
+    layout: [clusterSubs],
+    durationMs: clusterPhase,
+    instances,
+    latencyRate,
+    latencyMs: clusterPhase,
+    window: 100,
   });
   return list;
 }

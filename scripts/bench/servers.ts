@@ -1,6 +1,7 @@
 /**
  * The servers under test, started and stopped by the benchmark on loopback:
- * this project's `main.ts` (`sse-server`), and nginx with Debian's nchan
+ * this project's `main.ts` (`sse-server`), three instances of it sharing a
+ * `redis-server` (the cluster scenario), and nginx with Debian's nchan
  * module as the peer. Each is started fresh for every run and stopped by its
  * own PID.
  *
@@ -13,15 +14,27 @@ import { childrenOf } from "./proc.ts";
 export interface Target {
   readonly name: "sse-server" | "nchan";
   readonly host: string;
+  /** Where events are POSTed (a cluster: the first instance). */
   readonly httpPort: number;
   /** Our control port; nchan has none. */
   readonly controlPort?: number;
+  /**
+   * A cluster: the HTTP port of each instance, the first being the one
+   * published to (`httpPort`); subscriber `i` goes to `i mod length`.
+   * Absent: every subscriber goes to `httpPort`.
+   */
+  readonly instancePorts?: readonly number[];
   /** Subscription path of channel `cN` is `subscribePrefix + "cN"`. */
   readonly subscribePrefix: string;
   /** POST path of channel `cN` is `publishPrefix + "cN"`. */
   readonly publishPrefix: string;
-  /** The processes whose CPU and memory count (nginx: master and workers). */
+  /**
+   * The processes whose CPU and memory count (nginx: master and workers; a
+   * cluster: every instance).
+   */
   pids(): number[];
+  /** Processes serving the target that are not the server (Redis). */
+  backendPids?(): number[];
   /** What the server wrote to stderr and its error log, for diagnostics. */
   diagnostics(): string;
   stop(): Promise<void>;
@@ -95,6 +108,8 @@ export interface OursOptions {
   readonly log?: ServerLog;
   /** Extra command-line options for `main.ts`. */
   readonly extraArgs?: readonly string[];
+  /** The log file's name in `dir` with `log: "file"` (default `sse-server.log`). */
+  readonly logName?: string;
   /** V8 flags for the server's Deno (e.g. for profiling). */
   readonly v8Flags?: string;
 }
@@ -126,7 +141,7 @@ function watch(stream: ReadableStream<Uint8Array>): {
  */
 export async function startOurs(options: OursOptions): Promise<Target> {
   const mode = options.log ?? "stdout";
-  const logFile = `${options.dir}/sse-server.log`;
+  const logFile = `${options.dir}/${options.logName ?? "sse-server.log"}`;
   if (mode === "file") await Deno.writeTextFile(logFile, "");
   // With no log to read the ports from, choose them here.
   const fixed = mode === "none" ? [freePort(), freePort()] : [0, 0];
@@ -371,5 +386,263 @@ export async function startNchan(options: NchanOptions): Promise<Target> {
         }
       }
     },
+  };
+}
+
+// ---- the cluster: instances sharing a redis-server --------------------------
+
+const encoder = new TextEncoder();
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}
+
+/**
+ * Sends one command to the Redis on `port` and returns its reply as text
+ * (a simple string, an integer or a bulk string; an error reply throws).
+ * Enough for PING and CLIENT LIST without a Redis client library.
+ */
+export async function redisCommand(
+  port: number,
+  args: readonly string[],
+  timeoutMs = 2000,
+): Promise<string> {
+  const conn = await Deno.connect({ hostname: HOST, port });
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch {
+      // Closed meanwhile.
+    }
+  }, timeoutMs);
+  try {
+    let request = `*${args.length}\r\n`;
+    for (const arg of args) {
+      request += `$${encoder.encode(arg).length}\r\n${arg}\r\n`;
+    }
+    const bytes = encoder.encode(request);
+    for (let written = 0; written < bytes.length;) {
+      written += await conn.write(bytes.subarray(written));
+    }
+    let reply: Uint8Array = new Uint8Array(0);
+    const buffer = new Uint8Array(65536);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) throw new Error("Redis closed the connection");
+      reply = concat(reply, buffer.subarray(0, n));
+      const text = new TextDecoder().decode(reply);
+      const lineEnd = text.indexOf("\r\n");
+      if (lineEnd < 0) continue;
+      const line = text.slice(1, lineEnd);
+      switch (text[0]) {
+        case "+":
+        case ":":
+          return line;
+        case "-":
+          throw new Error(`Redis: ${line}`);
+        case "$": {
+          const length = Number(line);
+          if (length < 0) return "";
+          // The length counts bytes: compare with the bytes received.
+          const headBytes = encoder.encode(text.slice(0, lineEnd + 2)).length;
+          if (reply.length < headBytes + length + 2) continue;
+          return new TextDecoder().decode(
+            reply.subarray(headBytes, headBytes + length),
+          );
+        }
+        default:
+          throw new Error(`unexpected Redis reply ${JSON.stringify(line)}`);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+}
+
+/** A redis-server started by the benchmark. */
+export interface RedisProcess {
+  readonly port: number;
+  /** `redis://127.0.0.1:PORT/0`. */
+  readonly url: string;
+  readonly pid: number;
+  /** The end of its log file. */
+  log(): string;
+  /** Stops it by its PID (SIGTERM, SIGKILL after 5 s) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `redis-server` on a free loopback port without persistence
+ * (`--save "" --appendonly no`), its directory (log) a new one in `parent`,
+ * removed by `stop()` unless `keep`. Redis has no "port 0": a free port is
+ * picked by binding and releasing it, and another is tried when someone
+ * took it in between.
+ */
+export async function startRedisServer(
+  parent: string,
+  keep = false,
+): Promise<RedisProcess> {
+  const dir = await Deno.makeTempDir({ dir: parent, prefix: "redis-" });
+  const logFile = `${dir}/redis.log`;
+  const log = () => {
+    try {
+      return Deno.readTextFileSync(logFile).slice(-4096);
+    } catch {
+      return "";
+    }
+  };
+  for (let attempt = 1;; attempt++) {
+    const port = freePort();
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command("redis-server", {
+        args: [
+          "--port",
+          String(port),
+          "--bind",
+          HOST,
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--dir",
+          dir,
+          "--logfile",
+          logFile,
+          "--daemonize",
+          "no",
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+    } catch (error) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Error(
+          "redis-server is not installed (the cluster scenario needs it): " +
+            "apt-get install redis-server",
+        );
+      }
+      throw error;
+    }
+    const stderr = drain(child.stderr);
+    let exited = false;
+    child.status.then(() => exited = true);
+    const deadline = Date.now() + 10_000;
+    let ready = false;
+    while (!exited && Date.now() < deadline) {
+      try {
+        ready = await redisCommand(port, ["PING"], 1000) === "PONG";
+        if (ready) break;
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(20);
+    }
+    if (ready) {
+      return {
+        port,
+        url: `redis://${HOST}:${port}/0`,
+        pid: child.pid,
+        log,
+        stop: async () => {
+          await terminate(child, "SIGTERM", 5000);
+          if (!keep) {
+            await Deno.remove(dir, { recursive: true }).catch(() => {});
+          }
+        },
+      };
+    }
+    await terminate(child, "SIGKILL", 1000);
+    const text = `${stderr()}\n${log()}`.trim();
+    if (/address already in use/i.test(text) && attempt < 5) continue;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new Error(`redis-server did not start on port ${port}: ${text}`);
+  }
+}
+
+/** Options for starting instances of our server sharing one Redis. */
+export interface ClusterOptions extends OursOptions {
+  readonly instances: number;
+  /** Keep Redis's directory (its log) in `dir`. */
+  readonly keep?: boolean;
+}
+
+/**
+ * Starts a `redis-server` and `instances` instances of `main.ts` with
+ * `--redis`, and waits until every instance follows the event stream (its
+ * reader blocked in `XREAD`, as `CLIENT LIST` shows). The target publishes
+ * to the first instance; its `pids()` are the instances', `backendPids()`
+ * Redis's. `stop()` stops the instances, then Redis, each by its PID.
+ */
+export async function startCluster(options: ClusterOptions): Promise<Target> {
+  const redis = await startRedisServer(options.dir, options.keep);
+  const started = await Promise.allSettled(
+    Array.from({ length: options.instances }, (_, k) =>
+      startOurs({
+        ...options,
+        logName: `sse-server-${k + 1}.log`,
+        extraArgs: [...(options.extraArgs ?? []), "--redis", redis.url],
+      })),
+  );
+  const instances = started.flatMap((r) =>
+    r.status === "fulfilled" ? [r.value] : []
+  );
+  const diagnostics = () =>
+    [
+      ...instances.map((t, k) =>
+        `instance ${k + 1}: ${t.diagnostics().trim()}`
+      ),
+      `redis-server: ${redis.log().trim()}`,
+    ].join("\n");
+  const stop = async () => {
+    await Promise.all(instances.map((t) => t.stop()));
+    await redis.stop();
+  };
+  try {
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const deadline = Date.now() + 15_000;
+    let following = 0;
+    while (following < options.instances) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${following} of ${options.instances} instances follow the Redis ` +
+            `stream after 15 s`,
+        );
+      }
+      await sleep(50);
+      const clients = await redisCommand(redis.port, ["CLIENT", "LIST"])
+        .catch(() => "");
+      following = clients.split("\n").filter((l) => / cmd=xread\b/.test(l))
+        .length;
+    }
+  } catch (error) {
+    const text = `${(error as Error)?.message ?? error}\n${diagnostics()}`;
+    await stop();
+    throw new Error(text);
+  }
+  const first = instances[0];
+  return {
+    name: "sse-server",
+    host: HOST,
+    httpPort: first.httpPort,
+    controlPort: first.controlPort,
+    instancePorts: instances.map((t) => t.httpPort),
+    subscribePrefix: first.subscribePrefix,
+    publishPrefix: first.publishPrefix,
+    pids: () => instances.flatMap((t) => t.pids()),
+    backendPids: () => [redis.pid],
+    diagnostics,
+    stop,
   };
 }

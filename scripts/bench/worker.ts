@@ -47,7 +47,9 @@ let churnSessions = 0;
 let churnFailed = 0;
 let latestReceive = 0;
 const problems: Record<string, number> = {};
-const latency = new Histogram();
+/** Latency and events received, by instance (index into `init.ports`). */
+let latency: Histogram[] = [];
+let receivedByInstance: number[] = [];
 
 /** The receive time of the bytes being parsed (one clock read per read). */
 let receiveNow = 0;
@@ -64,6 +66,8 @@ function post(message: FromWorker): void {
 class Sub {
   readonly index: number; // global index (steady) or -1 (churn)
   readonly channel: number;
+  /** Index into `init.ports`: the instance this subscriber is on. */
+  readonly instance: number;
   conn: Deno.Conn | null = null;
   readonly parser: ResponseParser;
   /** Last sequence number seen per lane (0: none yet). */
@@ -77,9 +81,10 @@ class Sub {
   closing = false;
   readonly head: PromiseWithResolvers<void> = Promise.withResolvers();
 
-  constructor(index: number, channel: number) {
+  constructor(index: number, channel: number, instance: number) {
     this.index = index;
     this.channel = channel;
+    this.instance = instance;
     this.last = new Int32Array(lanes);
     this.first = new Int32Array(lanes);
     this.advancing = new Int32Array(lanes);
@@ -95,8 +100,9 @@ class Sub {
   #event(seq: number, lane: number, sent: number): void {
     receivedTotal++;
     this.received++;
+    receivedByInstance[this.instance]++;
     const delay = receiveNow - sent;
-    latency.record(delay > 0 ? delay : 0);
+    latency[this.instance].record(delay > 0 ? delay : 0);
     if (lane >= lanes || seq === 0) {
       unexpected++;
       return;
@@ -118,7 +124,7 @@ class Sub {
   async open(): Promise<void> {
     const conn = await Deno.connect({
       hostname: init.host,
-      port: init.port,
+      port: init.ports[this.instance],
     });
     conn.setNoDelay(true);
     this.conn = conn;
@@ -179,7 +185,7 @@ let steady: Sub[] = [];
 async function subscribe(message: SubscribeMessage): Promise<void> {
   const subs = Array.from(
     message.subs,
-    (index, i) => new Sub(index, message.channels[i]),
+    (index, i) => new Sub(index, message.channels[i], message.instances[i]),
   );
   steady = steady.concat(subs);
   let next = 0;
@@ -274,7 +280,7 @@ function startChurn(
   const random = prng(seed);
   const slot = async () => {
     while (churning) {
-      const sub = new Sub(-1, 0);
+      const sub = new Sub(-1, 0, 0);
       try {
         await sub.open();
       } catch {
@@ -346,7 +352,8 @@ function finish(): void {
     comments,
     closedByServer,
     problems: { ...problems },
-    latency: latency.data(),
+    latency: latency.map((h) => h.data()),
+    receivedByInstance: [...receivedByInstance],
     churnSessions,
     lastReceive: latestReceive,
   });
@@ -359,6 +366,8 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       case "init":
         init = message;
         lanes = message.lanes;
+        latency = message.ports.map(() => new Histogram());
+        receivedByInstance = message.ports.map(() => 0);
         received = new Int32Array(message.received);
         lastReceive = new Float64Array(message.lastReceive);
         published = new Int32Array(message.published);
@@ -397,6 +406,15 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           sessions: churnSessions,
           failed: churnFailed,
         });
+        break;
+      case "takeLatency":
+        post({
+          type: "latencyTaken",
+          latency: latency.map((h) => h.data()),
+          received: receivedTotal,
+        });
+        // The message above holds copies; start afresh.
+        latency = init.ports.map(() => new Histogram());
         break;
       case "finish":
         lastReceive[init.worker] = latestReceive;
