@@ -4,7 +4,7 @@
 // are kept in Redis, a Redis outage refuses publishes (and only those) while
 // streams stay open, and halt-all halts every instance.
 import assert from "node:assert/strict";
-import { Condition } from "./helpers/condition.ts";
+import { Condition, within } from "./helpers/condition.ts";
 import { type RedisServer, startRedis } from "./helpers/redis_server.ts";
 import { type RunningServer, startServer } from "./helpers/server_process.ts";
 import {
@@ -58,28 +58,6 @@ async function take(
   const events: ReceivedEvent[] = [];
   for (let i = 0; i < count; i++) events.push(await sub.nextEvent(timeoutMs));
   return events;
-}
-
-/** Rejects when `promise` has not settled within `ms`. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** POSTs JSON events and returns their ids; fails unless 202. */
