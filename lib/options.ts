@@ -223,6 +223,7 @@ Instruction lines (FIFO and control port):
   channel/type <<END         publish the following lines, up to END, as the
                              data of one event
   status | halt              log the clients | stop the server
+  halt-all                   with --redis, stop every instance
 
 Exit status: 0 after halt, 64 usage error, 65 bad config file, 66 file not
 readable, 67 unknown user, 69 TLS set-up failed, 73 cannot listen or create.
