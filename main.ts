@@ -171,6 +171,8 @@ function serverConfig(
     retryMs: options.retry,
     maxBody: options.maxBody,
     getPublish: options.getPublish,
+    httpEngine: options.httpEngine,
+    headTimeoutMs: options.headTimeout * 1000,
     adminPort: options.adminPort,
     adminBind: options.adminBind,
     controlBind: options.controlBind,

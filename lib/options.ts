@@ -39,6 +39,10 @@ export interface Options {
   readonly maxBody: number;
   /** False with `--no-get-publish`. */
   readonly getPublish: boolean;
+  /** The HTTP engine: `serve` (default) or `lean`. */
+  readonly httpEngine: "serve" | "lean";
+  /** Seconds the lean engine waits for a request head. */
+  readonly headTimeout: number;
   /** Port of the admin listener; none if absent. */
   readonly adminPort?: number;
   /** Address of the admin listener. */
@@ -123,6 +127,8 @@ const SPEC = {
   retry: { type: "string" },
   "max-body": { type: "string" },
   "no-get-publish": { type: "boolean" },
+  "http-engine": { type: "string" },
+  "head-timeout": { type: "string" },
   "admin-port": { type: "string" },
   "admin-bind": { type: "string" },
   "control-bind": { type: "string" },
@@ -181,6 +187,10 @@ events are published by HTTP query, on the control port or through a FIFO.
       --max-body N           largest POST body (bytes) and multi-line block
                              (characters) (default 1048576 = 1 MiB)
       --no-get-publish       refuse publishing by GET query (use POST)
+      --http-engine ENGINE   serve (default: Deno.serve, TLS and HTTP/2) or
+                             lean (plain HTTP/1.1, less memory per stream)
+      --head-timeout SECONDS lean engine: time for a request head to arrive
+                             (default 10), then 408
       --admin-port PORT      serve /status (JSON), /metrics (Prometheus) and
                              a live dashboard at / on this port (default: off)
       --admin-bind ADDRESS   address of the admin port (default 127.0.0.1)
@@ -404,6 +414,14 @@ function resolve(values: Parsed): Options {
       1 << 30,
     ),
     getPublish: !(values["no-get-publish"] ?? false),
+    httpEngine: httpEngine(values["http-engine"], values.cert !== undefined),
+    headTimeout: number(
+      "--head-timeout",
+      values["head-timeout"],
+      10,
+      0.01,
+      3600,
+    ),
     adminPort: values["admin-port"] === undefined
       ? undefined
       : integer("--admin-port", values["admin-port"], 0, 0, 65535),
@@ -520,4 +538,19 @@ function redisUrl(raw: string | undefined): string | undefined {
     );
   }
   return raw;
+}
+
+function httpEngine(raw: string | undefined, tls: boolean): "serve" | "lean" {
+  if (raw === undefined || raw === "serve") return "serve";
+  if (raw !== "lean") {
+    throw usage(
+      `--http-engine must be serve or lean, got ${JSON.stringify(raw)}`,
+    );
+  }
+  if (tls) {
+    throw usage(
+      "--http-engine lean speaks plain HTTP/1.1; use serve with -c/-k",
+    );
+  }
+  return "lean";
 }

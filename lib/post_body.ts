@@ -12,6 +12,7 @@
  */
 
 import { concatBytes } from "./bytes.ts";
+import { errorMessage } from "./errors.ts";
 import {
   InstructionError,
   parseJsonEvent,
@@ -63,14 +64,22 @@ export async function readBody(
   if (!request.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let total = 0; // counted as it comes, so an endless body stops at the limit
-  for await (const part of request.body) {
-    total += part.length;
-    if (total > maxBytes) {
-      throw new BodyTooLargeError(
-        `body is over the limit of ${maxBytes} bytes`,
-      );
+  try {
+    for await (const part of request.body) {
+      total += part.length;
+      if (total > maxBytes) {
+        throw new BodyTooLargeError(
+          `body is over the limit of ${maxBytes} bytes`,
+        );
+      }
+      parts.push(part);
     }
-    parts.push(part);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw error;
+    // Cut short or badly framed: the request is bad, not the server.
+    throw new InstructionError(
+      `the body could not be read: ${errorMessage(error)}`,
+    );
   }
   return concatBytes(parts);
 }

@@ -8,6 +8,7 @@
 import { getLogger } from "@logtape/logtape";
 import { AdminServer } from "./admin_server.ts";
 import { ControlPort } from "./control_port.ts";
+import { LeanHttpServer } from "./lean_http.ts";
 import { compareIds, RedisCluster } from "./cluster.ts";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
@@ -57,6 +58,18 @@ const NO_LIMITS: ServerLimits = {
   controlIdleTimeoutMs: 0,
   publishRate: 0,
 };
+
+/** What the server needs of its HTTP engine, `Deno.serve` or the lean one. */
+interface HttpListener {
+  readonly addr: Deno.NetAddr;
+  shutdown(): Promise<void>;
+  /** Cuts every connection (the lean engine; Deno.serve has no such call). */
+  abortAll?(): void;
+}
+
+/** Request heads the lean engine accepts: this many bytes, this fast. */
+const LEAN_MAX_HEAD_BYTES = 16384;
+const LEAN_HEAD_TIMEOUT_MS = 10_000;
 
 /** How many recent events the dashboard is shown. */
 const RECENT_EVENTS = 30;
@@ -108,6 +121,10 @@ export interface ServerConfig {
   readonly maxBody: number;
   /** Accept publishing by GET query (the original's way). */
   readonly getPublish: boolean;
+  /** `serve` (Deno.serve: TLS, HTTP/2; the default) or `lean` (HTTP/1.1). */
+  readonly httpEngine?: "serve" | "lean";
+  /** Lean engine: time for a request head to arrive (default 10 s). */
+  readonly headTimeoutMs?: number;
   /** Port of the admin listener (status, metrics, dashboard); none if absent. */
   readonly adminPort?: number;
   /** Address of the admin listener (default 127.0.0.1). */
@@ -145,7 +162,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   readonly hub: Hub;
   readonly #config: ServerConfig;
   // Set by start(), in this order; absent when not configured.
-  #http?: Deno.HttpServer<Deno.NetAddr>;
+  #http?: HttpListener;
   #control?: ControlPort;
   #fifo?: FifoInput;
   #admin?: AdminServer;
@@ -566,6 +583,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     if (late) {
       // Clients that do not read would hold the shutdown forever.
       for (const sub of streams) sub.abort();
+      this.#http!.abortAll?.();
       await shutdown;
     }
     logger.info("halted");
@@ -618,7 +636,7 @@ function serveHttp(
     | "onAuthFailure"
     | "replay"
   >,
-): Deno.HttpServer<Deno.NetAddr> {
+): HttpListener {
   const handler = createHttpHandler(
     {
       prefix: config.urlPath,
@@ -642,6 +660,14 @@ function serveHttp(
       return new Response("internal error\n", { status: 500 });
     },
   };
+  if (config.httpEngine === "lean") {
+    return LeanHttpServer.listen({
+      hostname: config.bind,
+      port: config.port,
+      maxHeadBytes: LEAN_MAX_HEAD_BYTES,
+      headTimeoutMs: config.headTimeoutMs ?? LEAN_HEAD_TIMEOUT_MS,
+    }, handler);
+  }
   try {
     return config.tls
       ? Deno.serve(

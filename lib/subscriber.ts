@@ -11,6 +11,19 @@
 
 import { concatBytes } from "./bytes.ts";
 
+/** The subscriber behind each stream made by `Subscriber.readable()`. */
+const owners = new WeakMap<ReadableStream<Uint8Array>, Subscriber>();
+
+/**
+ * The subscriber whose bytes `body` carries, if it is a subscriber's stream:
+ * lets a transport write the subscriber's chunks itself.
+ */
+export function subscriberOf(
+  body: ReadableStream<Uint8Array> | null,
+): Subscriber | undefined {
+  return body === null ? undefined : owners.get(body);
+}
+
 /** Why a subscriber's stream ended. */
 export type CloseReason =
   | "client disconnected"
@@ -264,7 +277,7 @@ export class Subscriber {
    * connection instead of waiting on a client that does not read.
    */
   readable(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>({
+    const stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         const chunk = await this.next();
         if (chunk !== null) {
@@ -277,6 +290,8 @@ export class Subscriber {
       },
       cancel: () => this.close("client disconnected"),
     }, { highWaterMark: 0 });
+    owners.set(stream, this);
+    return stream;
   }
 
   /** A snapshot for status reports. */

@@ -63,6 +63,8 @@ Deno.test("parseOptions: defaults", async () => {
     retry: undefined,
     maxBody: 1048576,
     getPublish: true,
+    httpEngine: "serve",
+    headTimeout: 10,
     adminPort: undefined,
     adminBind: "127.0.0.1",
     controlBind: undefined,

@@ -59,6 +59,25 @@ export interface StartOptions {
   readonly deno?: string;
   /** The server logs to this file (-l): read the ports from it, not stdout. */
   readonly logFile?: string;
+  /** The HTTP engine (`--http-engine`); the program's default if absent. */
+  readonly engine?: HttpEngine;
+}
+
+/** The two HTTP engines; tests of HTTP behaviour run against both. */
+export const ENGINES = ["serve", "lean"] as const;
+export type HttpEngine = typeof ENGINES[number];
+
+/**
+ * Registers a test once per HTTP engine, named `[engine] name`, so the same
+ * behaviour is checked on `Deno.serve` and on the lean engine.
+ */
+export function testBothEngines(
+  name: string,
+  fn: (engine: HttpEngine) => Promise<void>,
+): void {
+  for (const engine of ENGINES) {
+    Deno.test(`[${engine}] ${name}`, () => fn(engine));
+  }
 }
 
 /**
@@ -69,9 +88,10 @@ export async function startServer(
   args: readonly string[],
   options: StartOptions = {},
 ): Promise<RunningServer> {
+  const engineArgs = options.engine ? ["--http-engine", options.engine] : [];
   const fullArgs = options.raw
-    ? [...args]
-    : ["-n", "--bind", "127.0.0.1", "-p", "0", ...args];
+    ? [...args, ...engineArgs]
+    : ["-n", "--bind", "127.0.0.1", "-p", "0", ...engineArgs, ...args];
   const [command, cmdArgs] = programCommand(fullArgs, options.deno);
   const process = new Deno.Command(command, {
     args: cmdArgs,
