@@ -25,7 +25,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
-import { subscriberOf } from "./subscriber.ts";
+import { type Subscriber, subscriberOf } from "./subscriber.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 const encoder = new TextEncoder();
@@ -191,21 +191,9 @@ export class LeanHttpServer {
     const subscriber = subscriberOf(response.body);
     try {
       if (subscriber) {
-        // A stream: no length; it ends when the connection closes.
-        await writeAll(conn, encodeHead(response));
-        // Noticing a client that goes away while nothing is written: its
-        // end of the connection reads as end-of-file.
-        const watch = watchForClose(
-          conn,
-          () => subscriber.close("client disconnected"),
-        );
-        while (true) {
-          const chunk = await subscriber.next();
-          if (chunk === null) break;
-          await writeAll(conn, chunk);
-        }
-        closeQuietly(conn);
-        await watch;
+        // A stream: no length; it ends when the connection closes. The
+        // request and response objects are not kept while it lasts.
+        await this.#stream(conn, subscriber, encodeHead(response));
       } else {
         const body = new Uint8Array(await response.arrayBuffer());
         await writeAll(conn, encodeHead(response, body.length));
@@ -215,6 +203,31 @@ export class LeanHttpServer {
     } catch (error) {
       subscriber?.close("client disconnected");
       completed.reject(error);
+    }
+  }
+
+  /** Writes a subscriber's stream until it ends or the client goes. */
+  async #stream(
+    conn: Deno.Conn,
+    subscriber: Subscriber,
+    head: Uint8Array,
+  ): Promise<void> {
+    await writeAll(conn, head);
+    // Noticing a client that goes away while nothing is written: its end of
+    // the connection reads as end-of-file.
+    const watch = watchForClose(
+      conn,
+      () => subscriber.close("client disconnected"),
+    );
+    try {
+      while (true) {
+        const chunk = await subscriber.next();
+        if (chunk === null) break;
+        await writeAll(conn, chunk);
+      }
+    } finally {
+      closeQuietly(conn);
+      await watch;
     }
   }
 

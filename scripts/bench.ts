@@ -65,6 +65,8 @@ const USAGE = `Usage: deno task bench [options]
                         default), file (-l FILE: LogTape syncs each line to
                         disk) or none (-l /dev/null)
   --server-v8-flags F   V8 flags for sse-server's Deno, e.g. --perf-basic-prof
+  --server-arg ARG      one more option for sse-server (repeatable), e.g.
+                        --server-arg=--http-engine --server-arg=lean
                         to profile it with perf
   --json-only           print only the JSON line
   --keep                keep the temporary directory (logs, nginx.conf)
@@ -104,6 +106,7 @@ const { values } = parseArgs({
     "server-dir": { type: "string" },
     "server-log": { type: "string", default: "stdout" },
     "server-v8-flags": { type: "string" },
+    "server-arg": { type: "string", multiple: true },
     "json-only": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -296,6 +299,7 @@ for (const scenario of scenarios) {
               root: serverRoot,
               log: serverLog,
               v8Flags: values["server-v8-flags"],
+              extraArgs: values["server-arg"],
             });
           const metrics = await runOnce(
             scenario,
