@@ -2,6 +2,7 @@
 // really disconnects and reconnects is sent exactly what it missed, then the
 // live events; gaps are announced; --history 0 behaves as the original.
 import assert from "node:assert/strict";
+import { Condition } from "./helpers/condition.ts";
 import { startServer, testBothEngines } from "./helpers/server_process.ts";
 import {
   connect,
@@ -311,6 +312,11 @@ testBothEngines(
     await using monitor = await connect(url);
     let sub = await connect(url);
     let publisherError: unknown;
+    // Events the monitor has seen, so a disconnected subscriber can wait
+    // until something was published while it was away.
+    let seen = 0;
+    let publisherDone = false;
+    const progress = new Condition();
     // The publisher writes as fast as the server takes the events: each batch
     // (several lines, cut into two writes at an irregular point so lines are
     // split across writes) goes out as soon as the monitor has received the
@@ -334,10 +340,15 @@ testBothEngines(
             String(i),
             "the monitor saw events out of order",
           );
+          seen++;
+          progress.notify();
         }
         next += size;
       }
-    })().catch((error) => publisherError = error);
+    })().catch((error) => publisherError = error).finally(() => {
+      publisherDone = true;
+      progress.notify();
+    });
 
     const received: number[] = [];
     let lastId: string | undefined;
@@ -359,6 +370,16 @@ testBothEngines(
         if (received.length < total) {
           await sub.close();
           disconnects++;
+          // Stay away until at least one more event has been published.
+          const away = seen;
+          await progress.wait(
+            () =>
+              seen > away || publisherDone || publisherError ? true : undefined,
+            {
+              timeoutMs: 10_000,
+              timeout: () => new Error("nothing was published for 10 s"),
+            },
+          );
           sub = await connect(url, { headers: { "Last-Event-ID": lastId! } });
         }
       }
