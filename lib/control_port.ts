@@ -11,6 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Dispatcher } from "./dispatch.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import type { AuthResult } from "./auth.ts";
+import { acceptLoop, closeQuietly } from "./connections.ts";
 import { type LineLimits, readInstructions } from "./line_input.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import type { TlsFiles } from "./tls.ts";
@@ -125,26 +126,19 @@ export class ControlPort implements AsyncDisposable {
     return this.close();
   }
 
-  async #accept(): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closed) return;
-        logger.error("control port: accept failed: {error}", {
-          error: errorMessage(error),
-        });
-        continue;
-      }
-      if (this.#connections.size >= this.#options.maxConnections) {
+  #accept(): Promise<void> {
+    return acceptLoop(this.#listener, {
+      closed: () => this.#closed,
+      tasks: this.#tasks,
+      name: "control port",
+      serve: (conn) => {
+        if (this.#connections.size < this.#options.maxConnections) {
+          return this.#serve(conn);
+        }
         this.#turnAway(conn);
-        continue;
-      }
-      const task = this.#serve(conn);
-      this.#tasks.add(task);
-      task.finally(() => this.#tasks.delete(task));
-    }
+        return undefined;
+      },
+    });
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
@@ -231,13 +225,5 @@ export class ControlPort implements AsyncDisposable {
       this.#connections.delete(conn);
       this.#sayAndClose(conn, "error: idle timeout, closing\n");
     }
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed by the peer or by the reader's end.
   }
 }

@@ -24,6 +24,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { acceptLoop, closeQuietly } from "./connections.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
 import { type Subscriber, subscriberOf } from "./subscriber.ts";
 
@@ -131,26 +132,19 @@ export class LeanHttpServer {
     for (const conn of this.#connections) closeQuietly(conn);
   }
 
-  async #accept(): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closed) return;
-        logger.error("HTTP accept failed: {error}", {
-          error: errorMessage(error),
+  #accept(): Promise<void> {
+    return acceptLoop(this.#listener, {
+      closed: () => this.#closed,
+      tasks: this.#tasks,
+      name: "HTTP",
+      serve: (conn) => {
+        this.#connections.add(conn);
+        return this.#serve(conn).finally(() => {
+          this.#connections.delete(conn);
+          closeQuietly(conn);
         });
-        continue;
-      }
-      this.#connections.add(conn);
-      const task = this.#serve(conn).finally(() => {
-        this.#connections.delete(conn);
-        closeQuietly(conn);
-      });
-      this.#tasks.add(task);
-      task.finally(() => this.#tasks.delete(task));
-    }
+      },
+    });
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
@@ -514,12 +508,4 @@ function indexOfBlankLine(
     ) return i;
   }
   return -1;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }
