@@ -88,7 +88,14 @@ export async function startServer(
   args: readonly string[],
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const engineArgs = options.engine ? ["--http-engine", options.engine] : [];
+  // SSE_TEST_HTTP_ENGINE runs every other test on that engine too (TLS ones
+  // excepted: the lean engine has no TLS).
+  const fromEnv = Deno.env.get("SSE_TEST_HTTP_ENGINE");
+  const engine = options.engine ??
+    (fromEnv === "lean" && !args.includes("-c") && !args.includes("-k")
+      ? "lean"
+      : undefined);
+  const engineArgs = engine ? ["--http-engine", engine] : [];
   const fullArgs = options.raw
     ? [...args, ...engineArgs]
     : ["-n", "--bind", "127.0.0.1", "-p", "0", ...engineArgs, ...args];
