@@ -31,23 +31,6 @@ export type CloseReason =
   | "server halting"
   | "token expired";
 
-/** What the hub knows about a subscriber, for `status` and logs. */
-export interface SubscriberInfo {
-  readonly id: number;
-  readonly remoteAddr: string;
-  /** Channels subscribed to; empty means every channel. */
-  readonly channels: readonly string[];
-  readonly connectedAt: Date;
-  readonly eventsQueued: number;
-  readonly bytesQueued: number;
-  /** Bytes handed to the connection so far. */
-  readonly bytesSent: number;
-  /** Bytes waiting in the queue. */
-  readonly queuedBytes: number;
-  /** Id of the last event queued for the client. */
-  readonly lastEventId?: string;
-}
-
 /** Totals shared by every subscriber of a hub, for metrics. */
 export interface TrafficTotals {
   /** Bytes handed to connections by all subscribers. */
@@ -292,22 +275,5 @@ export class Subscriber {
     }, { highWaterMark: 0 });
     owners.set(stream, this);
     return stream;
-  }
-
-  /** A snapshot for status reports. */
-  info(): SubscriberInfo {
-    return {
-      id: this.id,
-      remoteAddr: this.remoteAddr,
-      channels: this.channels,
-      connectedAt: this.connectedAt,
-      eventsQueued: this.eventsQueued,
-      bytesQueued: this.bytesQueued,
-      bytesSent: this.bytesSent,
-      queuedBytes: this.#queuedBytes,
-      ...(this.lastEventId === undefined
-        ? {}
-        : { lastEventId: this.lastEventId }),
-    };
   }
 }

@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { findChromium, launchChromium } from "./helpers/cdp.ts";
+import { findChromium, launchChromium, servePage } from "./helpers/cdp.ts";
 import { startServer } from "./helpers/server_process.ts";
 import { connect, type ReceivedEvent } from "./helpers/sse_client.ts";
 import { get } from "./helpers/publishers.ts";
@@ -204,18 +204,7 @@ Deno.test("browser: EventSource reconnects after its connection is cut and is se
   // Connected to the server directly, never cut: it sees every event's id.
   await using witness = await connect(`${server.baseUrl}/news`);
   await using proxy = new TcpProxy(server.httpPort);
-  await using pageServer = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-  }, (request) => {
-    if (new URL(request.url).pathname !== "/") {
-      return new Response("not found", { status: 404 });
-    }
-    return new Response(PAGE, {
-      headers: { "Content-Type": "text/html; charset=utf-8" },
-    });
-  });
+  await using pageServer = servePage(PAGE);
   await using browser = await launchChromium({ executable });
   const page = await browser.newPage();
   const streamUrl = `http://127.0.0.1:${proxy.port}/news`;

@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { findChromium, launchChromium } from "./helpers/cdp.ts";
+import { findChromium, launchChromium, servePage } from "./helpers/cdp.ts";
 import { startServer } from "./helpers/server_process.ts";
 
 const ARTIFACTS = new URL("./.artifacts/", import.meta.url);
@@ -89,18 +89,7 @@ Deno.test("browser: Chromium's EventSource receives published events", async () 
   const executable = await findChromium();
   // Disposed in reverse order, also on failure: browser, page server, server.
   await using server = await startServer([]);
-  await using pageServer = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-  }, (request) => {
-    if (new URL(request.url).pathname !== "/") {
-      return new Response("not found", { status: 404 });
-    }
-    return new Response(PAGE, {
-      headers: { "Content-Type": "text/html; charset=utf-8" },
-    });
-  });
+  await using pageServer = servePage(PAGE);
   await using browser = await launchChromium({ executable });
 
   const page = await browser.newPage(WIDTH, HEIGHT);

@@ -11,6 +11,7 @@ import {
   connect,
   type ReceivedEvent,
   type SseConnection,
+  take,
 } from "./helpers/sse_client.ts";
 import {
   get,
@@ -48,17 +49,6 @@ function assertIncreasing(ids: readonly (string | undefined)[]): void {
 
 /** The event as a plain object, id included, for deepEqual. */
 const full = (e: ReceivedEvent) => ({ type: e.type, data: e.data, id: e.id });
-
-/** Reads `count` events. */
-async function take(
-  sub: SseConnection,
-  count: number,
-  timeoutMs = 5000,
-): Promise<ReceivedEvent[]> {
-  const events: ReceivedEvent[] = [];
-  for (let i = 0; i < count; i++) events.push(await sub.nextEvent(timeoutMs));
-  return events;
-}
 
 /** POSTs JSON events and returns their ids; fails unless 202. */
 async function postJson(url: string, body: unknown): Promise<string[]> {

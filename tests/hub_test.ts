@@ -398,11 +398,11 @@ Deno.test("Subscriber: abort() wakes a waiting next()", async () => {
   assert.equal(hub.size, 0);
 });
 
-Deno.test("Subscriber: info() reports channels and counts", () => {
+Deno.test("Subscriber: reports its address, channels and counts", () => {
   using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
   const sub = hub.subscribe(["a", "b"], "192.0.2.1:4000");
   hub.publish(["a"], [e1, e2]);
-  const info = sub.info();
+  const info = sub;
   assert.equal(info.remoteAddr, "192.0.2.1:4000");
   assert.deepEqual(info.channels, ["a", "b"]);
   assert.equal(info.eventsQueued, 2);

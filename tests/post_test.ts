@@ -7,6 +7,7 @@ import {
   connect,
   type ReceivedEvent,
   type SseConnection,
+  take,
 } from "./helpers/sse_client.ts";
 import {
   type Answer,
@@ -39,15 +40,6 @@ function refused(answer: Answer, status: number, what: string): string {
   assert.equal(typeof body.error, "string", what);
   assert.match(body.error as string, /nothing was published/, what);
   return body.error as string;
-}
-
-async function take(
-  sub: SseConnection,
-  count: number,
-): Promise<ReceivedEvent[]> {
-  const events: ReceivedEvent[] = [];
-  for (let i = 0; i < count; i++) events.push(await sub.nextEvent());
-  return events;
 }
 
 /**

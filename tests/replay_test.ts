@@ -8,6 +8,7 @@ import {
   connect,
   type ReceivedEvent,
   type SseConnection,
+  take,
 } from "./helpers/sse_client.ts";
 import { get, openController } from "./helpers/publishers.ts";
 
@@ -16,16 +17,6 @@ async function publish(baseUrl: string, path: string): Promise<void> {
   const answer = await get(baseUrl + path);
   assert.equal(answer.status, 200, `${path}: ${answer.body}`);
   assert.match(answer.body, /^OK: /);
-}
-
-/** Reads `count` events. */
-async function take(
-  sub: SseConnection,
-  count: number,
-): Promise<ReceivedEvent[]> {
-  const events: ReceivedEvent[] = [];
-  for (let i = 0; i < count; i++) events.push(await sub.nextEvent());
-  return events;
 }
 
 /** The event as a plain object, id included, for deepEqual. */

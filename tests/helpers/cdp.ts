@@ -634,3 +634,22 @@ async function waitForProcessesUsing(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * Serves `html` at `/` on a free loopback port (404 elsewhere), for a page
+ * the browser loads; dispose it to stop.
+ */
+export function servePage(html: string): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+  }, (request) => {
+    if (new URL(request.url).pathname !== "/") {
+      return new Response("not found", { status: 404 });
+    }
+    return new Response(html, {
+      headers: { "Content-Type": "text/html; charset=utf-8" },
+    });
+  });
+}

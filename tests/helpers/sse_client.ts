@@ -125,3 +125,14 @@ export async function connect(
 function tail(text: string): string {
   return text.length > 600 ? `…${text.slice(-600)}` : text;
 }
+
+/** Reads the next `count` events of `sub`, each within `timeoutMs`. */
+export async function take(
+  sub: SseConnection,
+  count: number,
+  timeoutMs = 5000,
+): Promise<ReceivedEvent[]> {
+  const events: ReceivedEvent[] = [];
+  for (let i = 0; i < count; i++) events.push(await sub.nextEvent(timeoutMs));
+  return events;
+}
