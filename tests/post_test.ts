@@ -3,12 +3,7 @@
 // limit, commands, --no-get-publish and the CORS preflight.
 import assert from "node:assert/strict";
 import { startServer, testBothEngines } from "./helpers/server_process.ts";
-import {
-  connect,
-  type ReceivedEvent,
-  type SseConnection,
-  take,
-} from "./helpers/sse_client.ts";
+import { connect, type SseConnection, take } from "./helpers/sse_client.ts";
 import {
   type Answer,
   get,

@@ -4,12 +4,7 @@
 import assert from "node:assert/strict";
 import { Condition } from "./helpers/condition.ts";
 import { startServer, testBothEngines } from "./helpers/server_process.ts";
-import {
-  connect,
-  type ReceivedEvent,
-  type SseConnection,
-  take,
-} from "./helpers/sse_client.ts";
+import { connect, type ReceivedEvent, take } from "./helpers/sse_client.ts";
 import { get, openController } from "./helpers/publishers.ts";
 
 /** Publishes by GET query and checks the server accepted it. */
