@@ -165,6 +165,7 @@ function serverConfig(
     allowCommands: options.allowCommands,
     maxLine: options.maxLine,
     maxClientBuffer: options.maxClientBuffer,
+    maxBacklog: options.maxBacklog,
     keepAliveMs: options.keepAlive * 1000,
     history: options.history,
     historyAgeMs: options.historyAge * 1000,

@@ -324,6 +324,9 @@ export class RedisCluster implements AsyncDisposable {
             id: this.#lastId,
           });
         }
+        // While subscribers here owe too much, reading waits; Redis keeps
+        // the events meanwhile.
+        await this.#hub.ready();
         const read = await this.#reader.xRead(
           { key: this.#global, id: this.#lastId },
           { BLOCK: 1000, COUNT: 1000 },

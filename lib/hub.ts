@@ -2,33 +2,44 @@
  * The hub: channels, subscribers and the fan-out of events.
  *
  * How one event flows:
- * 1. An input (HTTP query, control-port line, FIFO line) has been parsed and
- *    validated into events and the channels they go to; it calls
+ * 1. An input (HTTP query or POST, control-port line, FIFO line) has been
+ *    parsed and validated into events and the channels they go to. It waits
+ *    while the backlog is over its limit (see below), then calls
  *    {@linkcode Hub.publish}.
- * 2. `publish` encodes the events once into one byte chunk
+ * 2. `publish` encodes the events once into one byte array
  *    (`sse_format.ts`); nothing is encoded per subscriber.
- * 3. The targets are the subscribers of every listed channel plus those
+ * 3. The bytes are appended to the hub's current {@linkcode SharedChunk}:
+ *    consecutive publishes to the same channels share one chunk until a
+ *    reader takes it, a subscriber joins, or it reaches 64 KiB.
+ * 4. The targets are the subscribers of every listed channel plus those
  *    subscribed to all channels. Cost is proportional to those subscribers,
  *    not to every client. A per-publish mark on each subscriber makes a
- *    client on several listed channels receive the chunk once.
- * 4. Each target's {@linkcode Subscriber.enqueue} appends the same chunk (no
- *    copy) to its queue.
- * 5. A subscriber whose reader waits is not woken at once: one zero-delay
+ *    client on several listed channels receive the event once.
+ * 5. Each target's {@linkcode Subscriber.enqueueShared} counts the bytes and
+ *    queues the chunk (one queue entry for the whole burst; no copy).
+ * 6. A subscriber whose reader waits is not woken at once: one zero-delay
  *    timer wakes all of them after the current burst of publishes, so a
  *    burst (many lines in one read of the control port) reaches each socket
- *    as one chunk instead of one wake-up per event per subscriber.
- * 6. The transport pulls with `Subscriber.next()` when its socket can take
- *    more, and writes everything queued as one chunk.
+ *    as one write instead of one wake-up per event per subscriber.
+ * 7. The transport pulls with `Subscriber.next()` when its socket took the
+ *    previous write. The first reader of a chunk joins its parts once; every
+ *    subscriber writes the same joined bytes.
  *
  * Bounds: each subscriber queues at most `maxQueuedBytes`; one more event and
  * it is dropped as a slow consumer (logged), so a client that stops reading
- * neither stalls the others nor grows memory. Input lines are bounded by the
- * inputs themselves. One timer serves the keep-alives of every subscriber.
+ * neither stalls the others nor grows memory. All subscribers together owe at
+ * most about `maxBacklogBytes`: past it, publishers wait until the backlog is
+ * down to three quarters (`backlog.ts`); a subscriber that takes nothing for a
+ * second stops counting, so clients that do not read cannot block
+ * publishers. Input lines are bounded by the inputs themselves. One timer
+ * serves the keep-alives, token expiries and stall checks of every
+ * subscriber.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
+import { Backlog } from "./backlog.ts";
 import { concatBytes } from "./bytes.ts";
 import { History, type HistoryOptions, NO_CHANNEL } from "./history.ts";
 import {
@@ -37,6 +48,7 @@ import {
   KEEP_ALIVE,
   type SseEvent,
 } from "./sse_format.ts";
+import { SHARED_CHUNK_MAX, SharedChunk } from "./shared_chunk.ts";
 import {
   type CloseReason,
   Subscriber,
@@ -47,6 +59,11 @@ import {
 export interface HubOptions {
   /** Most bytes queued for one subscriber before it is dropped. */
   readonly maxQueuedBytes: number;
+  /**
+   * Bytes owed to all subscribers together past which publishers wait
+   * (see `backlog.ts`); 0 or absent: no limit.
+   */
+  readonly maxBacklogBytes?: number;
   /** Silence after which a subscriber gets a keep-alive comment. */
   readonly keepAliveMs: number;
   /** What to keep for replay; by default nothing (and no ids are made). */
@@ -149,6 +166,9 @@ export class Hub implements Disposable {
     this.#wakeTimer = undefined;
     for (const subscriber of list) subscriber.wake();
   };
+  /** Where publishes go until a reader takes it or the channels change. */
+  #chunk: SharedChunk | null = null;
+  readonly #backlog: Backlog;
   #nextSweep = 0;
   #closed = false;
   readonly history: History;
@@ -161,12 +181,26 @@ export class Hub implements Disposable {
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.#backlog = new Backlog(options.maxBacklogBytes);
     this.history = new History(
       options.history ?? { maxPerChannel: 0, maxAgeMs: 0 },
     );
     // One timer for all keep-alives; its period bounds how late one can be.
     const tick = Math.max(10, Math.min(1000, options.keepAliveMs / 4));
     this.#keepAliveTimer = setInterval(() => this.#tick(), tick);
+  }
+
+  /**
+   * `undefined` when a publisher may publish now; otherwise a promise that
+   * settles when the subscribers have caught up enough (see `backlog.ts`).
+   */
+  ready(): Promise<void> | undefined {
+    return this.#backlog.ready();
+  }
+
+  /** Bytes owed to subscribers that read, and times publishers waited. */
+  get backlog(): { bytes: number; pushbacks: number } {
+    return { bytes: this.#backlog.bytes, pushbacks: this.#backlog.pushbacks };
   }
 
   /** Number of open streams. */
@@ -248,15 +282,20 @@ export class Hub implements Disposable {
     }
     let startBytes = 0;
     for (const item of start) startBytes += item.bytes.length;
+    // A shared chunk must not reach the new subscriber from its middle.
+    this.#chunk?.seal();
     const subscriber = new Subscriber(
       this.#nextSubscriberId++,
       remoteAddr,
       unique,
-      // The replay comes on top of the limit: it is bounded by the history.
-      this.#options.maxQueuedBytes + startBytes,
-      (sub, reason) => this.#remove(sub, reason),
-      this.stats,
-      this.#scheduleWake,
+      {
+        // The replay comes on top of the limit: it is bounded by the history.
+        maxQueuedBytes: this.#options.maxQueuedBytes + startBytes,
+        onClose: (sub, reason) => this.#remove(sub, reason),
+        totals: this.stats,
+        backlog: this.#backlog,
+        schedule: this.#scheduleWake,
+      },
     );
     const now = Date.now();
     for (const { bytes, events, id } of start) {
@@ -327,13 +366,23 @@ export class Hub implements Disposable {
       encoded.push(bytes);
     }
     const bytes = encoded.length === 1 ? encoded[0] : concatBytes(encoded);
+    const key = kept.length === 1 ? kept[0] : kept.join("\n");
+    let chunk = this.#chunk;
+    if (
+      chunk === null || chunk.sealed || chunk.key !== key ||
+      chunk.length + bytes.length > SHARED_CHUNK_MAX
+    ) {
+      chunk?.seal();
+      chunk = this.#chunk = new SharedChunk(key);
+    }
+    const part = chunk.append(bytes);
     const mark = ++this.#mark;
     const count = events.length;
     const lastId = ids[ids.length - 1];
     let clients = 0;
     for (const sub of this.#allChannels) {
       sub.mark = mark;
-      if (sub.enqueue(bytes, count, now, lastId)) clients++;
+      if (sub.enqueueShared(chunk, part, count, now, lastId)) clients++;
     }
     for (const channel of channels) {
       const set = this.#byChannel.get(channel);
@@ -341,7 +390,7 @@ export class Hub implements Disposable {
       for (const sub of set) {
         if (sub.mark === mark) continue;
         sub.mark = mark;
-        if (sub.enqueue(bytes, count, now, lastId)) clients++;
+        if (sub.enqueueShared(chunk, part, count, now, lastId)) clients++;
       }
     }
     this.stats.deliveries += clients * count;
@@ -355,6 +404,7 @@ export class Hub implements Disposable {
     clearInterval(this.#keepAliveTimer);
     clearTimeout(this.#wakeTimer);
     this.#wakeAll();
+    this.#backlog.release();
     for (const sub of [...this.#subscribers]) sub.close("server halting");
   }
 
@@ -367,6 +417,7 @@ export class Hub implements Disposable {
     const due = now - this.#options.keepAliveMs;
     for (const sub of this.#subscribers) {
       if (sub.lastActivity <= due) sub.enqueue(KEEP_ALIVE, 0, now);
+      if (sub.isStalled(now)) sub.stall();
     }
     for (const sub of this.#expiring) {
       if (sub.expiresAt! > now) continue;

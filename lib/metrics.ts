@@ -19,6 +19,10 @@ export interface MetricsSnapshot {
   readonly deliveries: number;
   readonly bytesSent: number;
   readonly slowConsumers: number;
+  /** Bytes owed to subscribers that read (queued or being written). */
+  readonly backlogBytes: number;
+  /** Times publishers were made to wait for the backlog to shrink. */
+  readonly pushbacks: number;
   readonly authFailures: number;
   readonly historyEvents: number;
   readonly eventLoopLagSeconds: number;
@@ -101,6 +105,18 @@ export function renderMetrics(m: MetricsSnapshot): string {
     "counter",
     "Subscribers dropped for not reading fast enough.",
     [[{}, m.slowConsumers]],
+  );
+  metric(
+    "sse_server_backlog_bytes",
+    "gauge",
+    "Bytes queued for or being written to subscribers that read (see --max-backlog).",
+    [[{}, m.backlogBytes]],
+  );
+  metric(
+    "sse_server_pushbacks_total",
+    "counter",
+    "Times publishers were made to wait because the backlog was over --max-backlog.",
+    [[{}, m.pushbacks]],
   );
   metric(
     "sse_server_auth_failures_total",

@@ -27,6 +27,8 @@ export interface Options {
   readonly maxLine: number;
   /** Most bytes queued for one client before it is dropped. */
   readonly maxClientBuffer: number;
+  /** Bytes owed to all clients past which publishers wait; 0: no limit. */
+  readonly maxBacklog: number;
   /** Seconds without traffic before a keep-alive comment. */
   readonly keepAlive: number;
   /** Events kept per channel for replay; 0 turns ids and replay off. */
@@ -90,6 +92,7 @@ export const DEFAULTS = {
   bind: "0.0.0.0",
   maxLine: 65536,
   maxClientBuffer: 1048576,
+  maxBacklog: 64 * 1048576,
   keepAlive: 15,
   history: 1000,
   historyAge: 3600,
@@ -121,6 +124,7 @@ const SPEC = {
   bind: { type: "string" },
   "max-line": { type: "string" },
   "max-client-buffer": { type: "string" },
+  "max-backlog": { type: "string" },
   keepalive: { type: "string" },
   history: { type: "string" },
   "history-age": { type: "string" },
@@ -178,6 +182,9 @@ events are published by HTTP query, on the control port or through a FIFO.
       --max-client-buffer N  bytes queued for one client before it is
                              dropped as a slow consumer (default 1048576 =
                              1 MiB, at least 65536)
+      --max-backlog N        bytes queued for all clients together past which
+                             publishers are made to wait (default 67108864 =
+                             64 MiB; 0: never)
       --keepalive SECONDS    keep-alive comment after this much silence
                              (default 15)
       --history N            events kept per channel for Last-Event-ID replay
@@ -381,6 +388,13 @@ function resolve(values: Parsed): Options {
       DEFAULTS.maxClientBuffer,
       65536,
       1 << 30,
+    ),
+    maxBacklog: integer(
+      "--max-backlog",
+      values["max-backlog"],
+      DEFAULTS.maxBacklog,
+      0,
+      2 ** 40,
     ),
     keepAlive: number(
       "--keepalive",

@@ -111,6 +111,8 @@ export interface ServerConfig {
   readonly allowCommands: boolean;
   readonly maxLine: number;
   readonly maxClientBuffer: number;
+  /** Bytes owed to all clients past which publishers wait (0: no limit). */
+  readonly maxBacklog?: number;
   readonly keepAliveMs: number;
   /** Events kept per channel for replay (0: none, and no ids). */
   readonly history: number;
@@ -199,6 +201,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     );
     const hub = new Hub({
       maxQueuedBytes: config.maxClientBuffer,
+      maxBacklogBytes: config.maxBacklog,
       keepAliveMs: config.keepAliveMs,
       // With Redis, ids and history live there; the hub keeps none.
       history: config.redis ? undefined : {
@@ -322,6 +325,20 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     source: Source,
   ): PublishResult | Promise<PublishResult> {
     checkNames(this.#limits, channels, events.map((event) => event.type));
+    // Push-back: while subscribers owe too much, the publisher waits (the
+    // control port and the FIFO stop reading meanwhile).
+    const ready = this.hub.ready();
+    if (ready) {
+      return ready.then(() => this.#publishNow(channels, events, source));
+    }
+    return this.#publishNow(channels, events, source);
+  }
+
+  #publishNow(
+    channels: readonly string[],
+    events: readonly SseEvent[],
+    source: Source,
+  ): PublishResult | Promise<PublishResult> {
     if (!this.#cluster) {
       return this.#published(
         channels,
@@ -531,6 +548,8 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       deliveries: stats.deliveries,
       bytesSent: stats.bytesSent,
       slowConsumers: stats.slowConsumers,
+      backlogBytes: this.hub.backlog.bytes,
+      pushbacks: this.hub.backlog.pushbacks,
       authFailures: this.authFailures,
       historyEvents: this.hub.history.size,
       eventLoopLagSeconds,

@@ -9,7 +9,9 @@
  * @module
  */
 
+import { Backlog, STALL_MS } from "./backlog.ts";
 import { concatBytes } from "./bytes.ts";
+import { SharedChunk } from "./shared_chunk.ts";
 
 /** The subscriber behind each stream made by `Subscriber.readable()`. */
 const owners = new WeakMap<ReadableStream<Uint8Array>, Subscriber>();
@@ -43,6 +45,23 @@ export type CloseListener = (
   reason: CloseReason,
 ) => void;
 
+/** What a subscriber shares with its hub. */
+export interface SubscriberContext {
+  /** Most bytes queued before the subscriber is dropped as a slow consumer. */
+  readonly maxQueuedBytes: number;
+  /** Told once when the subscriber ends. */
+  readonly onClose: CloseListener;
+  /** Totals of every subscriber, for metrics. */
+  readonly totals?: TrafficTotals;
+  /** The hub's total backlog, which pushes back on publishers. */
+  readonly backlog?: Backlog;
+  /** Wakes the subscriber's reader later (by default at once). */
+  readonly schedule?: (subscriber: Subscriber) => void;
+}
+
+/** Most bytes a lagging subscriber's queue is joined into for one write. */
+const JOIN_MAX = 64 * 1024;
+
 /**
  * One client's stream. Owned by the hub; the transport only reads from it and
  * reports a disconnect with {@linkcode Subscriber.close}.
@@ -56,6 +75,8 @@ export class Subscriber {
   mark = 0;
   /** Time (ms since epoch) of the last enqueue, for keep-alives. */
   lastActivity: number = Date.now();
+  /** Time (ms since epoch) the transport last came for bytes. */
+  lastPull: number = Date.now();
   eventsQueued = 0;
   bytesQueued = 0;
   bytesSent = 0;
@@ -63,19 +84,28 @@ export class Subscriber {
   /** When the subscriber's credential runs out (ms since epoch), if ever. */
   expiresAt: number | undefined;
 
-  #queue: Uint8Array[] = [];
+  /**
+   * Queued bytes: own arrays, and shared chunks this subscriber receives
+   * every part of (see enqueueShared).
+   */
+  #queue: (Uint8Array | SharedChunk)[] = [];
   /** Live events held back while a replay is fetched; see hold(). */
   #held: { bytes: Uint8Array; events: number; id?: string }[] | null = null;
   #heldBytes = 0;
   /** After a release: drops live events the replay already held; see release(). */
   #seen: ((id: string | undefined) => boolean) | null = null;
   #queuedBytes = 0;
+  /** Bytes handed to the transport by the last next(), until the next one. */
+  #inFlight = 0;
+  /** Whether queued and in-flight bytes count in the hub's backlog. */
+  #counted = true;
   #maxQueuedBytes: number;
   #wake: (() => void) | null = null;
   #state: "open" | "ending" | "closed" = "open";
   #closeReason: CloseReason | null = null;
   #onClose: CloseListener;
   #totals: TrafficTotals;
+  #backlog: Backlog;
   #schedule: (subscriber: Subscriber) => void;
   #wakeScheduled = false;
 
@@ -83,19 +113,16 @@ export class Subscriber {
     id: number,
     remoteAddr: string,
     channels: readonly string[],
-    maxQueuedBytes: number,
-    onClose: CloseListener,
-    totals: TrafficTotals = { bytesSent: 0 },
-    schedule: (subscriber: Subscriber) => void = (subscriber) =>
-      subscriber.wake(),
+    context: SubscriberContext,
   ) {
     this.id = id;
     this.remoteAddr = remoteAddr;
     this.channels = channels;
-    this.#maxQueuedBytes = maxQueuedBytes;
-    this.#onClose = onClose;
-    this.#totals = totals;
-    this.#schedule = schedule;
+    this.#maxQueuedBytes = context.maxQueuedBytes;
+    this.#onClose = context.onClose;
+    this.#totals = context.totals ?? { bytesSent: 0 };
+    this.#backlog = context.backlog ?? new Backlog();
+    this.#schedule = context.schedule ?? ((subscriber) => subscriber.wake());
   }
 
   /** True until the stream ends or starts ending. */
@@ -114,6 +141,25 @@ export class Subscriber {
   }
 
   /**
+   * True when bytes wait and the transport has not come for any for
+   * `STALL_MS`: the client is not reading.
+   */
+  isStalled(now: number): boolean {
+    return this.#wake === null && this.#queuedBytes + this.#inFlight > 0 &&
+      now - this.lastPull >= STALL_MS;
+  }
+
+  /**
+   * Stops counting this subscriber in the hub's backlog until its transport
+   * comes for bytes again (see `Backlog`).
+   */
+  stall(): void {
+    if (!this.#counted) return;
+    this.#counted = false;
+    this.#backlog.remove(this.#queuedBytes + this.#inFlight);
+  }
+
+  /**
    * Queues encoded bytes holding `events` events (0 for a keep-alive), the
    * last with id `lastEventId`, for the client. Returns false when the subscriber is
    * gone or has just been dropped for having more than its limit queued.
@@ -124,26 +170,84 @@ export class Subscriber {
     now: number,
     lastEventId?: string,
   ): boolean {
+    if (!this.#admit(bytes.length, events, lastEventId)) {
+      return this.#state === "open";
+    }
+    if (this.#held) {
+      this.#hold(bytes, events, lastEventId);
+      return true;
+    }
+    // A shared chunk at the tail must not grow past what this subscriber got.
+    const last = this.#queue[this.#queue.length - 1];
+    if (last instanceof SharedChunk) last.seal();
+    this.#queue.push(bytes);
+    this.#queued(bytes.length, events, now, lastEventId);
+    return true;
+  }
+
+  /**
+   * Queues part `part` of a chunk shared with other subscribers. The chunk
+   * itself is queued when this is its first part, so later parts cost no
+   * queue entry and one join serves every subscriber; the hub guarantees
+   * that a subscriber given part 0 is given every later part too (it starts
+   * a new chunk for new subscribers, and `enqueue` seals a chunk at the tail).
+   */
+  enqueueShared(
+    chunk: SharedChunk,
+    part: number,
+    events: number,
+    now: number,
+    lastEventId?: string,
+  ): boolean {
+    const bytes = chunk.part(part);
+    if (!this.#admit(bytes.length, events, lastEventId)) {
+      return this.#state === "open";
+    }
+    if (this.#held) {
+      this.#hold(bytes, events, lastEventId);
+      return true;
+    }
+    const last = this.#queue[this.#queue.length - 1];
+    if (last !== chunk) {
+      if (last instanceof SharedChunk) last.seal();
+      this.#queue.push(part === 0 ? chunk : bytes);
+    }
+    this.#queued(bytes.length, events, now, lastEventId);
+    return true;
+  }
+
+  /**
+   * Checks the limit (dropping the subscriber past it) and the replay
+   * filter; true when the bytes are to be queued or held.
+   */
+  #admit(length: number, events: number, lastEventId?: string): boolean {
     if (this.#state !== "open") return false;
-    if (
-      this.#queuedBytes + this.#heldBytes + bytes.length > this.#maxQueuedBytes
-    ) {
+    if (this.#queuedBytes + this.#heldBytes + length > this.#maxQueuedBytes) {
       this.close("slow consumer");
       return false;
     }
     if (this.#seen && events > 0) {
       // Live events arrive in order: once one is new, all later ones are.
-      if (!this.#seen(lastEventId)) return true;
+      if (!this.#seen(lastEventId)) return false;
       this.#seen = null;
     }
-    if (this.#held) {
-      this.#held.push({ bytes, events, id: lastEventId });
-      this.#heldBytes += bytes.length;
-      return true;
-    }
-    this.#queue.push(bytes);
-    this.#queuedBytes += bytes.length;
-    this.bytesQueued += bytes.length;
+    return true;
+  }
+
+  #hold(bytes: Uint8Array, events: number, id?: string): void {
+    this.#held!.push({ bytes, events, id });
+    this.#heldBytes += bytes.length;
+  }
+
+  #queued(
+    length: number,
+    events: number,
+    now: number,
+    lastEventId?: string,
+  ): void {
+    this.#queuedBytes += length;
+    if (this.#counted) this.#backlog.add(length);
+    this.bytesQueued += length;
     this.eventsQueued += events;
     if (lastEventId !== undefined) this.lastEventId = lastEventId;
     this.lastActivity = now;
@@ -153,7 +257,6 @@ export class Subscriber {
       this.#wakeScheduled = true;
       this.#schedule(this);
     }
-    return true;
   }
 
   /** Lets a waiting reader take what is queued; called by the scheduler. */
@@ -199,22 +302,58 @@ export class Subscriber {
   }
 
   /**
-   * Waits for queued bytes and returns all of them as one chunk, or `null`
-   * when the stream is over (after a graceful end, once the queue is drained).
+   * Waits for queued bytes and returns them as one chunk (a lagging
+   * subscriber's queue in pieces of about 64 KiB), or `null` when the stream
+   * is over (after a graceful end, once the queue is drained). Calling it
+   * again means the previous chunk was written.
    */
   async next(): Promise<Uint8Array | null> {
+    this.lastPull = Date.now();
+    if (this.#inFlight > 0) {
+      if (this.#counted) this.#backlog.remove(this.#inFlight);
+      this.#inFlight = 0;
+    }
+    if (!this.#counted && this.#state !== "closed") {
+      // The client reads again: its backlog counts again.
+      this.#counted = true;
+      this.#backlog.add(this.#queuedBytes);
+    }
     while (this.#queue.length === 0) {
       if (this.#state !== "open") return null;
       await new Promise<void>((resolve) => this.#wake = resolve);
+      this.lastPull = Date.now();
     }
     if (this.#state === "closed") return null;
+    const chunk = this.#take();
+    this.#queuedBytes -= chunk.length;
+    this.#inFlight = chunk.length;
+    this.bytesSent += chunk.length;
+    this.#totals.bytesSent += chunk.length;
+    return chunk;
+  }
+
+  /** Removes the next write's worth from the queue. */
+  #take(): Uint8Array {
     const queue = this.#queue;
-    this.#queue = [];
-    const sent = this.#queuedBytes;
-    this.#queuedBytes = 0;
-    this.bytesSent += sent;
-    this.#totals.bytesSent += sent;
-    return queue.length === 1 ? queue[0] : concatBytes(queue);
+    const first = queue[0];
+    const firstBytes = first instanceof SharedChunk ? first.bytes() : first;
+    if (queue.length === 1 || firstBytes.length >= JOIN_MAX) {
+      queue.shift();
+      return firstBytes;
+    }
+    const parts = [firstBytes];
+    let total = firstBytes.length;
+    let taken = 1;
+    while (taken < queue.length) {
+      const item = queue[taken];
+      if (total + item.length > JOIN_MAX) break;
+      const bytes = item instanceof SharedChunk ? item.bytes() : item;
+      parts.push(bytes);
+      total += bytes.length;
+      taken++;
+    }
+    queue.splice(0, taken);
+    return parts.length === 1 ? firstBytes : concatBytes(parts);
   }
 
   /**
@@ -222,15 +361,21 @@ export class Subscriber {
    * reason drops it. Safe to call more than once: only the first call counts.
    */
   close(reason: CloseReason): void {
-    if (this.#closeReason !== null) return;
+    if (this.#closeReason !== null) {
+      // A graceful end whose client went away meanwhile: nothing to drain.
+      if (this.#state === "ending" && reason === "client disconnected") {
+        this.#drop();
+      }
+      return;
+    }
     this.#closeReason = reason;
     // Ends that the server chooses let the queue (and its last words) drain.
     if (reason === "server halting" || reason === "token expired") {
       this.#state = "ending";
+      const last = this.#queue[this.#queue.length - 1];
+      if (last instanceof SharedChunk) last.seal();
     } else {
-      this.#state = "closed";
-      this.#queue = [];
-      this.#queuedBytes = 0;
+      this.#drop();
     }
     const wake = this.#wake;
     this.#wake = null;
@@ -244,12 +389,20 @@ export class Subscriber {
    */
   abort(): void {
     this.close("server halting");
-    this.#state = "closed";
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#drop();
     const wake = this.#wake;
     this.#wake = null;
     wake?.();
+  }
+
+  /** Forgets the queue and what it owed to the backlog, for good. */
+  #drop(): void {
+    this.#state = "closed";
+    if (this.#counted) this.#backlog.remove(this.#queuedBytes + this.#inFlight);
+    this.#counted = false;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#inFlight = 0;
   }
 
   /**

@@ -57,6 +57,7 @@ Deno.test("parseOptions: defaults", async () => {
     allowCommands: false,
     maxLine: 65536,
     maxClientBuffer: 1048576,
+    maxBacklog: 67108864,
     keepAlive: 15,
     history: 1000,
     historyAge: 3600,
@@ -187,6 +188,16 @@ Deno.test("parseOptions: --bind, --max-line, --max-client-buffer, --keepalive", 
   assert.equal(options.maxClientBuffer, 131072);
   assert.equal(options.keepAlive, 2.5);
   assert.equal((await parseOptions(["--keepalive", "30"])).keepAlive, 30);
+});
+
+Deno.test("parseOptions: --max-backlog takes bytes; 0 turns push-back off", async () => {
+  assert.equal(
+    (await parseOptions(["--max-backlog", "1000000"])).maxBacklog,
+    1000000,
+  );
+  assert.equal((await parseOptions(["--max-backlog", "0"])).maxBacklog, 0);
+  await assertFails(["--max-backlog", "-1"], 64, /--max-backlog/);
+  await assertFails(["--max-backlog", "64M"], 64, /--max-backlog/);
 });
 
 Deno.test("parseOptions: bad --max-line, --max-client-buffer, --keepalive -> 64", async () => {

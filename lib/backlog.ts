@@ -1,0 +1,71 @@
+/**
+ * The hub's total backlog: bytes queued for subscribers (and handed to
+ * their sockets but not yet written), and the push-back on publishers when
+ * it is too large.
+ *
+ * Why: each subscriber's queue is bounded (`--max-client-buffer`), but
+ * 10,000 subscribers each a little behind add up to gigabytes and seconds
+ * of latency. Past `limit` bytes in total, publishers wait (the control
+ * port and the FIFO stop reading, HTTP publishes are answered later) until
+ * the subscribers have taken the backlog down to three quarters of it.
+ *
+ * A subscriber that takes nothing for {@linkcode STALL_MS} while bytes wait
+ * is "stalled": its backlog stops counting, so clients that never read
+ * cannot hold publishers back for ever. They stay bounded by their own
+ * limit, past which they are dropped as slow consumers; since they share
+ * the bytes of each event with the other subscribers, they cost little
+ * memory in the meantime.
+ *
+ * @module
+ */
+
+/** How long a subscriber may sit on waiting bytes before it is stalled. */
+export const STALL_MS = 1000;
+
+/** Counts bytes owed to subscribers and makes publishers wait past a limit. */
+export class Backlog {
+  /** Bytes owed by subscribers that are not stalled. */
+  bytes = 0;
+  /** The limit; 0 or Infinity: publishers never wait. */
+  readonly limit: number;
+  readonly #resume: number;
+  #waiting: PromiseWithResolvers<void> | null = null;
+  /** Times publishers were made to wait, for metrics. */
+  pushbacks = 0;
+
+  constructor(limit = 0) {
+    this.limit = limit > 0 ? limit : Infinity;
+    this.#resume = this.limit * 0.75;
+  }
+
+  /**
+   * `undefined` when a publisher may go on now; otherwise a promise that
+   * settles once the backlog is low again.
+   */
+  ready(): Promise<void> | undefined {
+    if (this.bytes <= this.limit && this.#waiting === null) return undefined;
+    if (this.#waiting === null) {
+      this.#waiting = Promise.withResolvers<void>();
+      this.pushbacks++;
+    }
+    return this.#waiting.promise;
+  }
+
+  /** Counts bytes newly owed. */
+  add(bytes: number): void {
+    this.bytes += bytes;
+  }
+
+  /** Counts bytes taken or forgotten; releases waiting publishers when low. */
+  remove(bytes: number): void {
+    this.bytes -= bytes;
+    if (this.#waiting !== null && this.bytes <= this.#resume) this.release();
+  }
+
+  /** Lets waiting publishers go on (also used when the hub closes). */
+  release(): void {
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.resolve();
+  }
+}

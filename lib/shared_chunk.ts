@@ -1,0 +1,79 @@
+/**
+ * A chunk of consecutive publishes to the same channels, shared by every
+ * subscriber that receives them.
+ *
+ * Why: with a burst of small events (a read of many control-port lines, a
+ * run of POSTs), queuing each event in each subscriber costs one queue entry
+ * per event per subscriber, and joining them for one write costs one copy
+ * per subscriber. The hub instead appends the burst's events to one
+ * `SharedChunk`; a subscriber queues the chunk once, and the first
+ * subscriber to take it joins its parts once for all.
+ *
+ * A subscriber may queue the chunk itself only if it receives every part
+ * from the first on (see `Subscriber.enqueueShared`); the hub starts a new
+ * chunk whenever that could break: another channel list, a new subscriber,
+ * or a chunk already taken by a reader (sealed).
+ *
+ * @module
+ */
+
+import { concatBytes } from "./bytes.ts";
+
+/** Largest chunk the hub grows before it starts another (a write's worth). */
+export const SHARED_CHUNK_MAX = 64 * 1024;
+
+/**
+ * Growing bytes of one run of publishes. Append-only until sealed; reading
+ * it with {@linkcode SharedChunk.bytes} seals it.
+ */
+export class SharedChunk {
+  /** The channel list its publishes went to, as the hub keys it. */
+  readonly key: string;
+  #parts: Uint8Array[] = [];
+  #length = 0;
+  #sealed = false;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  /** Bytes appended so far. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** True once read: nothing more may be appended. */
+  get sealed(): boolean {
+    return this.#sealed;
+  }
+
+  /** Parts appended so far (each a publish's encoded events). */
+  get partCount(): number {
+    return this.#parts.length;
+  }
+
+  /** The bytes of part `index`, for a subscriber that cannot take the whole. */
+  part(index: number): Uint8Array {
+    return this.#parts[index];
+  }
+
+  /** Appends one publish's bytes; returns the part's index. */
+  append(bytes: Uint8Array): number {
+    if (this.#sealed) throw new Error("append to a sealed chunk");
+    this.#parts.push(bytes);
+    this.#length += bytes.length;
+    return this.#parts.length - 1;
+  }
+
+  /** Stops appends, so the joined bytes stay valid for every reader. */
+  seal(): void {
+    this.#sealed = true;
+  }
+
+  /** All parts as one array, joined once; seals the chunk. */
+  bytes(): Uint8Array {
+    this.#sealed = true;
+    if (this.#parts.length !== 1) this.#parts = [concatBytes(this.#parts)];
+    return this.#parts[0];
+  }
+}
