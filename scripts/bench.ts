@@ -41,8 +41,11 @@ const USAGE = `Usage: deno task bench [options]
 
   --quick               small and short: 200 subscribers, 1 run (a smoke test)
   --scenario NAME       fanout, fanout-1k, fanout-10k, steady, channels, idle,
-                        churn, cluster (repeatable; default: all); cluster
-                        runs 3 instances sharing a redis-server it starts
+                        churn, cluster, flood (repeatable; default: all
+                        but flood); cluster runs 3 instances sharing a
+                        redis-server it starts; flood is fanout-10k without
+                        a window (1,000 subscribers with --quick; memory
+                        can reach GBs)
   --runs K              runs of each scenario; the table shows medians
                         (default 3, 1 with --quick)
   --peer nchan          also run every scenario against nginx + nchan and
@@ -54,7 +57,9 @@ const USAGE = `Usage: deno task bench [options]
   --workers N           subscriber worker threads (default 2)
   --window N            when saturating, most events published and not yet
                         received by the slowest subscriber of their channel,
-                        summed over channels (default 1000; cluster: 100)
+                        summed over channels (default 1000; cluster: 100);
+                        0: no window, publish as fast as the server takes
+                        events (flood: always 0)
   --post-lanes N        concurrent POST connections when saturating (default 4)
   --post-batch N        events per POST to sse-server, as a JSON list
                         (default 1; nchan takes 1)
@@ -82,10 +87,15 @@ function int(
   value: string | undefined,
   name: string,
   fallback: number,
+  least = 1,
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) fail(`${name} wants a positive integer`);
+  if (!Number.isInteger(n) || n < least) {
+    fail(
+      `${name} wants ${least === 0 ? "0 or a" : "a"} positive integer`,
+    );
+  }
   return n;
 }
 
@@ -156,7 +166,7 @@ try {
 
 const settings: GeneratorSettings = {
   workers: int(values.workers, "--workers", 2),
-  window: int(values.window, "--window", 1000),
+  window: int(values.window, "--window", 1000, 0),
   postLanes: int(values["post-lanes"], "--post-lanes", 4),
   postBatch: int(values["post-batch"], "--post-batch", 1),
   controlBatch: 64,
@@ -305,7 +315,9 @@ for (const scenario of scenarios) {
             scenario,
             target,
             publisher,
-            values.window === undefined && scenario.window !== undefined
+            // A scenario's window is the default; flood's 0 always holds.
+            scenario.window !== undefined &&
+              (values.window === undefined || scenario.window === 0)
               ? { ...settings, window: scenario.window }
               : settings,
             log,
@@ -318,6 +330,7 @@ for (const scenario of scenarios) {
               `${metrics.complete ? "complete" : "INCOMPLETE"}, ` +
               `${metrics.cpuMicrosPerDelivery.toFixed(2)} µs CPU/delivery, ` +
               `${metrics.rssPerConnectionKiB.toFixed(1)} KiB/conn, ` +
+              `peak RSS ${metrics.peakRssMiB.toFixed(0)} MiB, ` +
               `accept ${metrics.acceptSeconds.toFixed(2)} s` +
               (metrics.instances > 1
                 ? `; ${metrics.instances} instances, ` +

@@ -1,7 +1,7 @@
 /**
  * Process figures from Linux's `/proc`: CPU time (`/proc/PID/stat`, whole
- * process and per thread), resident memory (`/proc/PID/status`), the
- * children of a process (nginx's workers), open-file limits, and the
+ * process and per thread), resident memory and its peak (`/proc/PID/status`),
+ * the children of a process (nginx's workers), open-file limits, and the
  * machine's description.
  *
  * @module
@@ -98,6 +98,20 @@ export function rssKiB(pid: number): number {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    return match ? Number(match[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Peak resident set size in KiB (`VmHWM`) over the whole life of the
+ * process so far, or NaN if gone.
+ */
+export function peakRssKiB(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
     return match ? Number(match[1]) : NaN;
   } catch {
     return NaN;

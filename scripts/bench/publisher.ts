@@ -120,6 +120,7 @@ export class PostLane implements Lane {
   #conn: Deno.Conn | null = null;
   #buffer = new Uint8Array(16384);
   #length = 0;
+  #closed = false;
 
   constructor(
     host: string,
@@ -151,6 +152,7 @@ export class PostLane implements Lane {
     request.set(encoder.encode(head));
     request.set(bodyBytes, head.length);
     for (let attempt = 0;; attempt++) {
+      if (this.#closed) throw new Error("publisher lane closed");
       try {
         if (!this.#conn) {
           const conn = await Deno.connect({
@@ -226,7 +228,9 @@ export class PostLane implements Lane {
     return { status, close };
   }
 
+  /** Closes the connection; a send still waiting fails and is not retried. */
   close(): void {
+    this.#closed = true;
     this.#drop();
   }
 }

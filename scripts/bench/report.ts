@@ -41,6 +41,7 @@ export const MEDIAN_METRICS: readonly NumericMetric[] = [
   "rssBaselineKiB",
   "rssConnectedKiB",
   "rssPerConnectionKiB",
+  "peakRssMiB",
   "generatorCores",
   "generatorBusiestThread",
   "otherCores",
@@ -131,6 +132,7 @@ export function failures(row: Row): string[] {
     add("malformed", run.malformed);
     add("closed by server", run.closedByServer);
     add("publish errors", run.publishErrors);
+    add("publishers stalled", run.stalledPublishers);
     if (!run.drained) parts.push("not drained");
     for (const [k, v] of Object.entries(run.problems)) parts.push(`${k} ×${v}`);
     lines.push(
@@ -181,6 +183,7 @@ export function table(
     "srv cores",
     "srv thr",
     "RSS KiB/conn",
+    "peak RSS MiB",
     "accept s",
     "gen cores",
     "gen thr",
@@ -193,6 +196,11 @@ export function table(
     const r = ratioOf(row);
     const withRatio = (metric: NumericMetric) =>
       fmt(m[metric]) + ratio(r?.[metric]);
+    // Window 0: the publisher was never held back.
+    const unbounded = okRuns(row).some((run) => run.window === 0);
+    const windowNote = unbounded
+      ? "no window"
+      : `window-bound ${pct(m.windowBlocked)}`;
     let note = "";
     if (row.kind === "churn") {
       note = `${fmt(m.publishedPerSecond)} events/s, ${
@@ -201,19 +209,15 @@ export function table(
     } else if (row.kind === "idle") {
       note = "srv cores: while idle";
     } else if (row.kind === "cluster") {
-      note = `${fmt(m.publishedPerSecond)} events/s, window-bound ${
-        pct(m.windowBlocked)
-      }; ${
+      note = `${fmt(m.publishedPerSecond)} events/s, ${windowNote}; ${
         Number.isFinite(m.latencyPhaseRate ?? NaN)
           ? `latency at ${fmt(m.latencyPhaseRate)} events/s`
           : "no latency phase (not drained)"
       }; ${pct(m.remoteShare)} of deliveries remote; Redis ${
         fmt(m.backendCores, 2)
       } cores`;
-    } else if (Number.isFinite(m.windowBlocked ?? NaN)) {
-      note = `${fmt(m.publishedPerSecond)} events/s, window-bound ${
-        pct(m.windowBlocked)
-      }`;
+    } else if (unbounded || Number.isFinite(m.windowBlocked ?? NaN)) {
+      note = `${fmt(m.publishedPerSecond)} events/s, ${windowNote}`;
     } else {
       note = `${fmt(m.publishedPerSecond)} events/s`;
     }
@@ -232,6 +236,7 @@ export function table(
       fmt(m.serverCores, 2),
       pct(m.serverBusiestThread),
       withRatio("rssPerConnectionKiB"),
+      withRatio("peakRssMiB"),
       withRatio("acceptSeconds"),
       fmt(m.generatorCores, 2),
       pct(m.generatorBusiestThread),

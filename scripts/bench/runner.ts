@@ -17,6 +17,7 @@ import {
   busiestThread,
   cpuSeconds,
   machineBusySeconds,
+  peakRssKiB,
   rssKiB,
   threadCpuSeconds,
 } from "./proc.ts";
@@ -39,7 +40,10 @@ export type PublisherKind = "control" | "post";
 /** Settings of the generator, the same for every run. */
 export interface GeneratorSettings {
   readonly workers: number;
-  /** Most events published and not yet received by every subscriber of a channel. */
+  /**
+   * Most events published and not yet received by every subscriber of a
+   * channel; 0: no window (publish as fast as the server takes events).
+   */
   readonly window: number;
   /** Concurrent POST connections when publishing as fast as possible. */
   readonly postLanes: number;
@@ -75,7 +79,16 @@ export interface RunMetrics {
   unexpected: number;
   malformed: number;
   closedByServer: number;
+  /**
+   * Error answers (HTTP status, control-port error lines, a control
+   * connection the server closed) and sends that failed.
+   */
   publishErrors: number;
+  /**
+   * Saturating: publisher lanes whose send was still waiting for the server
+   * a drain timeout after the end of publishing (closed then).
+   */
+  stalledPublishers: number;
   problems: Record<string, number>;
   complete: boolean;
   drained: boolean;
@@ -90,6 +103,11 @@ export interface RunMetrics {
   rssBaselineKiB: number;
   rssConnectedKiB: number;
   rssEndKiB: number;
+  /**
+   * Peak resident memory (`VmHWM`) of the server's processes at the end of
+   * the run, summed, MiB: over each process's whole life, set-up included.
+   */
+  peakRssMiB: number;
   rssPerConnectionKiB: number;
   generatorCores: number;
   generatorBusiestThread: number;
@@ -101,9 +119,12 @@ export interface RunMetrics {
   otherCores: number;
   /** Events published per second during the publishing phase. */
   publishedPerSecond: number;
-  /** Share of the publishing time the publisher waited for its window. */
+  /**
+   * Share of the publishing time the publisher waited for its window (NaN
+   * without a window).
+   */
   windowBlocked: number;
-  /** The window used (`--window`, or the scenario's own). */
+  /** The window used (`--window`, or the scenario's own); 0: none. */
   window: number;
   churnSessions: number;
   churnPerSecond: number;
@@ -140,6 +161,21 @@ export interface RunMetrics {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `promise` at most `ms`; true when it settled in time. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => true, () => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A worker and the replies it owes. */
@@ -453,17 +489,22 @@ export async function runOnce(
     const backend0 = sumOf(backendPids(), cpuSeconds);
     const t0 = nowMicros();
     let windowBlockedMs = 0;
+    let failedSends = 0;
+    let stalledPublishers = 0;
     let churnSessions = 0;
 
     if (saturate) {
       // The window: events published and not yet received by the slowest
       // subscriber of their channel, summed over the channels. Subscribers'
-      // counts are rescanned at most once a millisecond.
+      // counts are rescanned at most once a millisecond. Window 0: none, the
+      // lanes publish as fast as the server takes their events.
+      const unbounded = settings.window === 0;
       const minReceived = new Float64Array(channels);
       let totalPublished = 0;
       let totalMinReceived = 0;
       let lastScan = -Infinity;
       const windowOpen = (): boolean => {
+        if (unbounded) return true;
         if (totalPublished - totalMinReceived < settings.window) return true;
         const now = performance.now();
         if (now - lastScan < 1) return false;
@@ -483,28 +524,65 @@ export async function runOnce(
       };
       const end = performance.now() + scenario.durationMs;
       let next = 0;
-      await Promise.all(lanesOpen.map(async (lane, l) => {
+      let stopping = false;
+      const laneDone = lanesOpen.map(() => false);
+      const publishing = Promise.all(lanesOpen.map(async (lane, l) => {
         const batch: BenchEvent[] = [];
-        while (performance.now() < end) {
-          batch.length = 0;
-          while (!windowOpen()) {
-            const waitStart = performance.now();
-            if (waitStart >= end) return;
-            await sleep(1);
-            windowBlockedMs += (performance.now() - waitStart) / lanes;
-          }
-          const channel = next++ % channels;
-          const micros = nowMicros();
-          addEvent(channel, l, micros, batch);
-          totalPublished++;
-          while (batch.length < lane.maxBatch && windowOpen()) {
-            const c = lane.oneChannelPerBatch ? channel : next++ % channels;
-            addEvent(c, l, micros, batch);
+        try {
+          while (!stopping && performance.now() < end) {
+            batch.length = 0;
+            while (!windowOpen()) {
+              const waitStart = performance.now();
+              if (waitStart >= end) return;
+              await sleep(1);
+              windowBlockedMs += (performance.now() - waitStart) / lanes;
+            }
+            const channel = next++ % channels;
+            const micros = nowMicros();
+            addEvent(channel, l, micros, batch);
             totalPublished++;
+            while (batch.length < lane.maxBatch && windowOpen()) {
+              const c = lane.oneChannelPerBatch ? channel : next++ % channels;
+              addEvent(c, l, micros, batch);
+              totalPublished++;
+            }
+            await lane.send(batch);
           }
-          await lane.send(batch);
+        } catch (error) {
+          // The server closed the connection or refused it: this lane
+          // stops; its last events count as published and missing.
+          if (!stopping) {
+            failedSends++;
+            log(`  publisher lane ${l} failed: ${(error as Error).message}`);
+          }
+        } finally {
+          laneDone[l] = true;
         }
       }));
+      // A send still waiting at the end (a full socket buffer, an answer
+      // not given) gets the drain timeout, then its lane is closed: the run
+      // ends in bounded time, as an incomplete one.
+      if (
+        !await within(publishing, scenario.durationMs + settings.drainTimeoutMs)
+      ) {
+        stopping = true;
+        stalledPublishers = laneDone.filter((done) => !done).length;
+        log(
+          `  ${stalledPublishers} publisher lane(s) still waiting for the ` +
+            `server ${settings.drainTimeoutMs} ms after the end of publishing: closed`,
+        );
+        lanesOpen.forEach((lane, l) => {
+          if (!laneDone[l]) lane.close();
+        });
+        await within(publishing, 1000);
+      }
+      const late = performance.now() - end;
+      if (late >= 100) {
+        log(
+          `  publishing ended ${Math.round(late)} ms late: its last ` +
+            `send waited for the server`,
+        );
+      }
     } else if (scenario.kind === "idle") {
       await sleep(scenario.holdMs ?? 0);
     } else {
@@ -574,6 +652,9 @@ export async function runOnce(
     if (latencyPhase && !drained) {
       // A backlog would be all the second phase measured.
       log("  no latency phase: the saturating phase did not drain");
+    } else if (latencyPhase && (stalledPublishers > 0 || failedSends > 0)) {
+      // Its lane is closed or failed.
+      log("  no latency phase: a publisher lane failed or stalled");
     } else if (latencyPhase) {
       lastReceiveMeasured = Math.max(...new Float64Array(lastReceiveBuffer));
       const taken = await Promise.all(
@@ -606,6 +687,8 @@ export async function runOnce(
         w.request<ResultMessage>({ type: "finish" }, "result", 30_000)
       ),
     );
+    // The peak over each process's life so far: set-up, publishing, drain.
+    const peakRss = sumOf(target.pids(), peakRssKiB);
     const lastReceive = saturated
       ? lastReceiveMeasured
       : Math.max(...results.map((r) => r.lastReceive));
@@ -655,7 +738,8 @@ export async function runOnce(
     const unexpected = sum((r) => r.unexpected);
     const malformed = sum((r) => r.malformed);
     const closedByServer = sum((r) => r.closedByServer);
-    const publishErrors = lanesOpen.reduce((a, l) => a + l.errors, 0);
+    const publishErrors = lanesOpen.reduce((a, l) => a + l.errors, 0) +
+      failedSends;
     const ms = (micros: number) => micros / 1000;
     return {
       subscribers: opened,
@@ -676,11 +760,13 @@ export async function runOnce(
       malformed,
       closedByServer,
       publishErrors,
+      stalledPublishers,
       problems,
       complete: failed === 0 && Object.keys(problems).length === 0 &&
         missing === 0 && duplicates === 0 &&
         outOfOrder === 0 && unexpected === 0 && malformed === 0 &&
-        closedByServer === 0 && publishErrors === 0 && drained,
+        closedByServer === 0 && publishErrors === 0 &&
+        stalledPublishers === 0 && drained,
       drained,
       measuredSeconds,
       serverCpuSeconds: serverCpu,
@@ -691,6 +777,7 @@ export async function runOnce(
       rssBaselineKiB: rssBaseline,
       rssConnectedKiB: rssConnected,
       rssEndKiB: rssEnd,
+      peakRssMiB: peakRss / 1024,
       rssPerConnectionKiB: opened > 0
         ? (rssConnected - rssBaseline) / opened
         : NaN,
@@ -706,7 +793,9 @@ export async function runOnce(
       publishedPerSecond: idle
         ? NaN
         : publishedBeforeEnd / (scenario.durationMs / 1000),
-      windowBlocked: saturate ? windowBlockedMs / scenario.durationMs : NaN,
+      windowBlocked: saturate && settings.window > 0
+        ? windowBlockedMs / scenario.durationMs
+        : NaN,
       window: settings.window,
       churnSessions,
       churnPerSecond: scenario.kind === "churn"
