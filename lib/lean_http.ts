@@ -10,15 +10,23 @@
  * subscriber's chunks are written to the socket directly.
  *
  * Every request goes through the same handler as with `Deno.serve`, so the
- * behaviour is the same; only the transport differs. One request per
- * connection (`Connection: close`), which suits event streams (one long
- * response) and short publishes alike.
+ * behaviour is the same; only the transport differs. An event stream is the
+ * last response on its connection (no length: it ends when the connection
+ * closes). Other responses have a length, and the connection is kept alive
+ * for the next request (HTTP/1.1 keep-alive, so a publisher can send many
+ * requests over one connection) unless the client asks to close (HTTP/1.0
+ * must ask to keep it), the server is shutting down, or the request body was
+ * left unread beyond what may be skipped (`MAX_SKIPPED_BODY` bytes of a
+ * declared length; else the connection is closed, so that no body byte is
+ * ever taken for a request). Pipelined requests are answered in order.
  *
  * Bounds: the request head must arrive within `headTimeoutMs` (a client
- * sending it a byte at a time is cut off with 408) and be at most
- * `maxHeadBytes` (else 431); a malformed head gets 400, and so does one
- * with both `Content-Length` and `Transfer-Encoding` (smuggling). Request
- * bodies are read, by length or chunked, only as the handler reads them.
+ * sending it a byte at a time is cut off with 408; a kept-alive connection
+ * on which no byte of a new request arrives in that time is closed quietly)
+ * and be at most `maxHeadBytes` (else 431); a malformed head gets 400, and
+ * so does one with both `Content-Length` and `Transfer-Encoding`
+ * (smuggling). Request bodies are read, by length or chunked, only as the
+ * handler reads them.
  *
  * @module
  */
@@ -58,6 +66,18 @@ class HeadError extends Error {
   }
 }
 
+/**
+ * The most bytes of a request body the handler left unread (by its
+ * `Content-Length`) that are read and dropped to keep the connection; a
+ * larger rest, or one of unknown length, closes it instead.
+ */
+const MAX_SKIPPED_BODY = 65536;
+
+/** The head timer fired. */
+const TIMED_OUT = Symbol("timed out");
+
+const EMPTY = new Uint8Array(0);
+
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Field values: visible ASCII, space, tab and obs-text; no CR, LF or NUL.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -71,7 +91,10 @@ export class LeanHttpServer {
   readonly #options: LeanHttpOptions;
   readonly #handler: HttpHandler;
   readonly #connections = new Set<Deno.Conn>();
-  /** Connections whose request head has not arrived yet. */
+  /**
+   * Connections waiting for a request head: new ones, and kept-alive ones
+   * between requests.
+   */
   readonly #readingHead = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #accepting: Promise<void>;
@@ -120,7 +143,8 @@ export class LeanHttpServer {
     if (!this.#closed) {
       this.#closed = true;
       this.#listener.close();
-      // Connections still reading a request head are not worth waiting for.
+      // Connections waiting for a request head (new or kept alive between
+      // requests) are not worth waiting for.
       for (const conn of this.#readingHead) closeQuietly(conn);
     }
     await this.#accepting;
@@ -147,29 +171,61 @@ export class LeanHttpServer {
     });
   }
 
+  /** Serves the requests of one connection, in order. */
   async #serve(conn: Deno.Conn): Promise<void> {
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-    let head: ParsedHead;
-    let rest: Uint8Array;
-    this.#readingHead.add(conn);
-    try {
-      ({ head, rest } = await this.#readHead(conn));
-    } catch (error) {
-      if (error instanceof HeadError) {
-        logger.warn("http {addr}: {status} {reason}", {
-          addr: `${remoteAddr.hostname}:${remoteAddr.port}`,
-          status: error.status,
-          reason: error.message,
-        });
-        await writeSimple(conn, error.status, error.message).catch(() => {});
+    // What is left of the previous request: bytes read past its head or body,
+    // and body bytes to drop before the next head (undefined: none yet).
+    let previous: { carried: Uint8Array; skip: number } | undefined;
+    while (true) {
+      let read: { head: ParsedHead; rest: Uint8Array } | null;
+      this.#readingHead.add(conn);
+      try {
+        // Shutting down: a kept-alive connection takes no further request.
+        if (this.#closed && previous) return;
+        read = await this.#readHead(
+          conn,
+          previous?.carried ?? EMPTY,
+          previous?.skip ?? 0,
+          previous !== undefined,
+        );
+      } catch (error) {
+        if (error instanceof HeadError) {
+          logger.warn("http {addr}: {status} {reason}", {
+            addr: `${remoteAddr.hostname}:${remoteAddr.port}`,
+            status: error.status,
+            reason: error.message,
+          });
+          await writeSimple(conn, error.status, error.message).catch(() => {});
+        }
+        return;
+      } finally {
+        this.#readingHead.delete(conn);
       }
-      return;
-    } finally {
-      this.#readingHead.delete(conn);
+      if (read === null) return; // gone or idle before a new request
+      previous = await this.#respond(conn, remoteAddr, read.head, read.rest);
+      if (!previous) return;
     }
+  }
+
+  /**
+   * Answers one request. Returns what the next request starts from when the
+   * connection is kept alive, else undefined (the connection is done).
+   */
+  async #respond(
+    conn: Deno.Conn,
+    remoteAddr: Deno.NetAddr,
+    head: ParsedHead,
+    rest: Uint8Array,
+  ): Promise<{ carried: Uint8Array; skip: number } | undefined> {
     const completed = Promise.withResolvers<void>();
     completed.promise.catch(() => {}); // observed by the handler, if at all
-    const request = buildRequest(head, rest, conn, this.#listener.addr);
+    const { request, body } = buildRequest(
+      head,
+      rest,
+      conn,
+      this.#listener.addr,
+    );
     let response: Response;
     try {
       response = await this.#handler(request, {
@@ -183,21 +239,36 @@ export class LeanHttpServer {
       response = new Response("internal error\n", { status: 500 });
     }
     const subscriber = subscriberOf(response.body);
+    let keepAlive = false;
     try {
       if (subscriber) {
         // A stream: no length; it ends when the connection closes. The
         // request and response objects are not kept while it lasts.
-        await this.#stream(conn, subscriber, encodeHead(response));
+        await this.#stream(conn, subscriber, encodeHead(response, false));
       } else {
-        const body = new Uint8Array(await response.arrayBuffer());
-        await writeAll(conn, encodeHead(response, body.length));
-        if (request.method !== "HEAD") await writeAll(conn, body);
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        keepAlive = !this.#closed && clientKeepsAlive(head) &&
+          !hasToken(response.headers.get("connection"), "close") &&
+          canSkipRest(head, body.unread());
+        // Head and body in one write: a second small write could wait for
+        // the client's delayed acknowledgement of the first (Nagle).
+        const responseHead = encodeHead(response, keepAlive, bytes.length);
+        await writeAll(
+          conn,
+          request.method === "HEAD"
+            ? responseHead
+            : concat(responseHead, bytes),
+        );
       }
       completed.resolve();
     } catch (error) {
       subscriber?.close("client disconnected");
       completed.reject(error);
+      return undefined;
     }
+    const skip = body.unread();
+    if (!keepAlive || skip === undefined) return undefined;
+    return { carried: body.reader.takeBuffered(), skip };
   }
 
   /** Writes a subscriber's stream until it ends or the client goes. */
@@ -225,34 +296,40 @@ export class LeanHttpServer {
     }
   }
 
-  /** Reads up to the blank line ending the head, within the limits. */
+  /**
+   * Reads up to the blank line ending the head, within the limits, starting
+   * with the `carried` bytes, after dropping `skip` bytes (the unread body of
+   * the previous request). Null when the connection ends, or a kept-alive one
+   * stays idle past the head timeout, before any byte of a request.
+   */
   async #readHead(
     conn: Deno.Conn,
-  ): Promise<{ head: ParsedHead; rest: Uint8Array }> {
+    carried: Uint8Array,
+    skip: number,
+    keptAlive: boolean,
+  ): Promise<{ head: ParsedHead; rest: Uint8Array } | null> {
     const { maxHeadBytes, headTimeoutMs } = this.#options;
     const buffer = new Uint8Array(maxHeadBytes + 4);
-    let length = 0;
+    const skipped = Math.min(skip, carried.length);
+    skip -= skipped;
+    carried = carried.subarray(skipped);
+    let length = Math.min(carried.length, buffer.length);
+    buffer.set(carried.subarray(0, length));
+    // Pipelined bytes beyond a full buffer: the head ends in the buffer or
+    // is too large, so these belong to what follows it.
+    const beyond = carried.subarray(length);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HeadError(408, "request head not received in time")),
-        headTimeoutMs,
-      );
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), headTimeoutMs);
     });
     try {
+      let from = 0;
       while (true) {
-        const n = await Promise.race([
-          conn.read(buffer.subarray(length)),
-          timeout,
-        ]);
-        if (n === null) throw new Error("closed before the request head ended");
-        const from = Math.max(0, length - 3);
-        length += n;
         const end = indexOfBlankLine(buffer, from, length);
         if (end >= 0) {
           return {
             head: parseHead(decoder.decode(buffer.subarray(0, end))),
-            rest: buffer.slice(end + 4, length),
+            rest: concat(buffer.subarray(end + 4, length), beyond),
           };
         }
         if (length >= maxHeadBytes) {
@@ -261,6 +338,23 @@ export class LeanHttpServer {
             `request head larger than ${maxHeadBytes} bytes`,
           );
         }
+        from = Math.max(0, length - 3);
+        // While skipping, read no further than the body's end (length is 0
+        // then), so that the next head is not read into the skipped part.
+        const into = skip > 0
+          ? buffer.subarray(0, Math.min(skip, buffer.length))
+          : buffer.subarray(length);
+        const n = await Promise.race([conn.read(into), timeout]);
+        if (n === TIMED_OUT) {
+          if (length === 0 && keptAlive) return null;
+          throw new HeadError(408, "request head not received in time");
+        }
+        if (n === null) {
+          if (length === 0) return null;
+          throw new Error("closed before the request head ended");
+        }
+        if (skip > 0) skip -= n;
+        else length += n;
       }
     } finally {
       clearTimeout(timer);
@@ -270,6 +364,8 @@ export class LeanHttpServer {
 
 interface ParsedHead {
   readonly method: string;
+  /** `1.0` or `1.1`. */
+  readonly version: string;
   readonly target: string;
   readonly headers: Headers;
 }
@@ -277,7 +373,7 @@ interface ParsedHead {
 /** Parses a request head strictly: HTTP/1.x, origin-form target, token names. */
 export function parseHead(text: string): ParsedHead {
   const lines = text.split("\r\n");
-  const requestLine = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/\S*) HTTP\/1\.[01]$/
+  const requestLine = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/\S*) HTTP\/(1\.[01])$/
     .exec(lines[0]);
   if (!requestLine) throw new HeadError(400, "malformed request line");
   const headers = new Headers();
@@ -307,7 +403,71 @@ export function parseHead(text: string): ParsedHead {
   if (length !== null && !/^\d{1,15}$/.test(length)) {
     throw new HeadError(400, "malformed Content-Length");
   }
-  return { method: requestLine[1], target: requestLine[2], headers };
+  return {
+    method: requestLine[1],
+    target: requestLine[2],
+    version: requestLine[3],
+    headers,
+  };
+}
+
+/** Whether the client lets the connection stay open after the response. */
+function clientKeepsAlive(head: ParsedHead): boolean {
+  const connection = head.headers.get("connection");
+  return head.version === "1.1"
+    ? !hasToken(connection, "close")
+    : hasToken(connection, "keep-alive");
+}
+
+/**
+ * Whether what the handler left of the request body (`unread` bytes) may be
+ * dropped to go on with the next request on the connection.
+ */
+function canSkipRest(head: ParsedHead, unread: number | undefined): boolean {
+  if (unread === 0) return true;
+  // A client waiting for "100 Continue" may send its next request instead
+  // of the body, after a final answer: where it resumes is not known.
+  return unread !== undefined && unread <= MAX_SKIPPED_BODY &&
+    !hasToken(head.headers.get("expect"), "100-continue");
+}
+
+/** Whether a comma-separated header value holds `token` (any case). */
+function hasToken(value: string | null, token: string): boolean {
+  return value !== null &&
+    value.split(",").some((part) => part.trim().toLowerCase() === token);
+}
+
+/** How far a request's body has been read. */
+class BodyState {
+  readonly reader: ConnReader;
+  /** Bytes of the body not read yet; undefined while unknown (chunked). */
+  #left: number | undefined;
+
+  constructor(reader: ConnReader, left: number | undefined) {
+    this.reader = reader;
+    this.#left = left;
+  }
+
+  /** Marks `count` more bytes read; with undefined, the end unknown again. */
+  consumed(count: number | undefined): void {
+    this.#left = count === undefined || this.#left === undefined
+      ? undefined
+      : this.#left - count;
+  }
+
+  /** The body was read to its end. */
+  ended(): void {
+    this.#left = 0;
+  }
+
+  /**
+   * Bytes still to drop before the next request, or undefined when that is
+   * not known (a chunked body not read to its end, a failed read, or a read
+   * still under way).
+   */
+  unread(): number | undefined {
+    return this.reader.busy ? undefined : this.#left;
+  }
 }
 
 function buildRequest(
@@ -315,13 +475,16 @@ function buildRequest(
   rest: Uint8Array,
   conn: Deno.Conn,
   local: Deno.NetAddr,
-): Request {
+): { request: Request; body: BodyState } {
   const host = head.headers.get("host") ?? `${local.hostname}:${local.port}`;
   const length = Number(head.headers.get("content-length") ?? 0);
   const chunked = head.headers.has("transfer-encoding");
   const mayHaveBody = head.method !== "GET" && head.method !== "HEAD";
   const reader = new ConnReader(rest, conn);
-  return new Request(`http://${host}${head.target}`, {
+  // A GET or HEAD body is not given to the handler, but it is on the wire:
+  // it is dropped by its length, or closes the connection when chunked.
+  const state = new BodyState(reader, chunked ? undefined : length);
+  const request = new Request(`http://${host}${head.target}`, {
     method: head.method,
     headers: head.headers,
     // Read from the socket only when the handler reads the body, so a body
@@ -330,17 +493,20 @@ function buildRequest(
     body: !mayHaveBody
       ? undefined
       : chunked
-      ? chunkedBody(reader)
+      ? chunkedBody(reader, state)
       : length > 0
-      ? lengthBody(reader, length)
+      ? lengthBody(reader, length, state)
       : undefined,
   });
+  return { request, body: state };
 }
 
 /** Reads a connection through a buffer, for request bodies. */
 class ConnReader {
   #pending: Uint8Array;
   readonly #conn: Deno.Conn;
+  /** True while a read from the connection is under way. */
+  busy = false;
 
   constructor(first: Uint8Array, conn: Deno.Conn) {
     this.#pending = first;
@@ -351,13 +517,26 @@ class ConnReader {
   async read(max: number): Promise<Uint8Array | null> {
     if (this.#pending.length === 0) {
       const buffer = new Uint8Array(Math.min(max, 65536));
-      const n = await this.#conn.read(buffer);
+      this.busy = true;
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buffer);
+      } finally {
+        this.busy = false;
+      }
       if (n === null) return null;
       this.#pending = buffer.subarray(0, n);
     }
     const out = this.#pending.subarray(0, max);
     this.#pending = this.#pending.subarray(out.length);
     return out;
+  }
+
+  /** The bytes read from the connection but not taken yet. */
+  takeBuffered(): Uint8Array {
+    const pending = this.#pending;
+    this.#pending = EMPTY;
+    return pending;
   }
 
   /** One CRLF-ended line (without it), at most `max` bytes. */
@@ -373,24 +552,35 @@ class ConnReader {
   }
 }
 
+// Both body streams have a high-water mark of 0, so nothing is read from the
+// socket before the handler asks for it.
+
 function lengthBody(
   reader: ConnReader,
   length: number,
+  state: BodyState,
 ): ReadableStream<Uint8Array> {
   let left = length;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const chunk = await reader.read(left);
-      if (chunk === null) return controller.error(new Error("body cut short"));
+      if (chunk === null) {
+        state.consumed(undefined);
+        return controller.error(new Error("body cut short"));
+      }
       left -= chunk.length;
+      state.consumed(chunk.length);
       controller.enqueue(chunk);
       if (left <= 0) controller.close();
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
 /** Decodes `Transfer-Encoding: chunked` as the handler reads. */
-function chunkedBody(reader: ConnReader): ReadableStream<Uint8Array> {
+function chunkedBody(
+  reader: ConnReader,
+  state: BodyState,
+): ReadableStream<Uint8Array> {
   let left = 0; // bytes left in the current chunk
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -405,6 +595,7 @@ function chunkedBody(reader: ConnReader): ReadableStream<Uint8Array> {
             while ((await reader.line(8192)) !== "") {
               // Trailer fields are ignored.
             }
+            state.ended();
             return controller.close();
           }
         }
@@ -419,17 +610,27 @@ function chunkedBody(reader: ConnReader): ReadableStream<Uint8Array> {
         controller.error(error);
       }
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
-/** The response head; with `length` a Content-Length (none for streams). */
-function encodeHead(response: Response, length?: number): Uint8Array {
+/**
+ * The response head; with `length` a Content-Length (none for streams), and
+ * `Connection` as decided here (the handler's own is not passed on).
+ */
+function encodeHead(
+  response: Response,
+  keepAlive: boolean,
+  length?: number,
+): Uint8Array {
   let head = `HTTP/1.1 ${response.status} ${reason(response.status)}\r\n`;
-  for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
+  for (const [name, value] of response.headers) {
+    if (name !== "connection") head += `${name}: ${value}\r\n`;
+  }
   if (length !== undefined && !response.headers.has("content-length")) {
     head += `content-length: ${length}\r\n`;
   }
-  head += "connection: close\r\n\r\n";
+  // Said either way, since an HTTP/1.0 client keeps it only when told so.
+  head += `connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
   return encoder.encode(head);
 }
 
@@ -494,6 +695,14 @@ async function watchForClose(
     // Closed by us when the stream ended, or reset by the peer.
   }
   onClose();
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (b.length === 0) return a.slice();
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function indexOfBlankLine(
