@@ -203,21 +203,33 @@ export class LeanHttpServer {
         this.#readingHead.delete(conn);
       }
       if (read === null) return; // gone or idle before a new request
-      previous = await this.#respond(conn, remoteAddr, read.head, read.rest);
+      const outcome = await this.#respond(
+        conn,
+        remoteAddr,
+        read.head,
+        read.rest,
+      );
+      // A stream runs from here, so that nothing of the request and its
+      // response (headers, body stream) stays reachable while it lasts.
+      if (outcome?.stream) return this.#stream(conn, outcome.stream);
+      previous = outcome?.next;
       if (!previous) return;
     }
   }
 
   /**
-   * Answers one request. Returns what the next request starts from when the
-   * connection is kept alive, else undefined (the connection is done).
+   * Answers one request. Returns the stream to write when the answer is an
+   * event stream; what the next request starts from when the connection is
+   * kept alive; else undefined (the connection is done).
    */
   async #respond(
     conn: Deno.Conn,
     remoteAddr: Deno.NetAddr,
     head: ParsedHead,
     rest: Uint8Array,
-  ): Promise<{ carried: Uint8Array; skip: number } | undefined> {
+  ): Promise<
+    { stream?: StreamStart; next?: { carried: Uint8Array; skip: number } }
+  > {
     const completed = Promise.withResolvers<void>();
     completed.promise.catch(() => {}); // observed by the handler, if at all
     const { request, body } = buildRequest(
@@ -239,40 +251,48 @@ export class LeanHttpServer {
       response = new Response("internal error\n", { status: 500 });
     }
     const subscriber = subscriberOf(response.body);
+    if (subscriber) {
+      // A stream: no length; it ends when the connection closes.
+      return {
+        stream: { subscriber, head: encodeHead(response, false), completed },
+      };
+    }
     let keepAlive = false;
     try {
-      if (subscriber) {
-        // A stream: no length; it ends when the connection closes. The
-        // request and response objects are not kept while it lasts.
-        await this.#stream(conn, subscriber, encodeHead(response, false));
-      } else {
-        const bytes = new Uint8Array(await response.arrayBuffer());
-        keepAlive = !this.#closed && clientKeepsAlive(head) &&
-          !hasToken(response.headers.get("connection"), "close") &&
-          canSkipRest(head, body.unread());
-        // Head and body in one write: a second small write could wait for
-        // the client's delayed acknowledgement of the first (Nagle).
-        const responseHead = encodeHead(response, keepAlive, bytes.length);
-        await writeAll(
-          conn,
-          request.method === "HEAD"
-            ? responseHead
-            : concat(responseHead, bytes),
-        );
-      }
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      keepAlive = !this.#closed && clientKeepsAlive(head) &&
+        !hasToken(response.headers.get("connection"), "close") &&
+        canSkipRest(head, body.unread());
+      // Head and body in one write: a second small write could wait for
+      // the client's delayed acknowledgement of the first (Nagle).
+      const responseHead = encodeHead(response, keepAlive, bytes.length);
+      await writeAll(
+        conn,
+        request.method === "HEAD" ? responseHead : concat(responseHead, bytes),
+      );
       completed.resolve();
     } catch (error) {
-      subscriber?.close("client disconnected");
       completed.reject(error);
-      return undefined;
+      return {};
     }
     const skip = body.unread();
-    if (!keepAlive || skip === undefined) return undefined;
-    return { carried: body.reader.takeBuffered(), skip };
+    if (!keepAlive || skip === undefined) return {};
+    return { next: { carried: body.reader.takeBuffered(), skip } };
   }
 
   /** Writes a subscriber's stream until it ends or the client goes. */
-  async #stream(
+  async #stream(conn: Deno.Conn, start: StreamStart): Promise<void> {
+    const { subscriber, completed } = start;
+    try {
+      await this.#writeStream(conn, subscriber, start.head);
+      completed.resolve();
+    } catch (error) {
+      subscriber.close("client disconnected");
+      completed.reject(error);
+    }
+  }
+
+  async #writeStream(
     conn: Deno.Conn,
     subscriber: Subscriber,
     head: Uint8Array,
@@ -309,10 +329,15 @@ export class LeanHttpServer {
     keptAlive: boolean,
   ): Promise<{ head: ParsedHead; rest: Uint8Array } | null> {
     const { maxHeadBytes, headTimeoutMs } = this.#options;
-    const buffer = new Uint8Array(maxHeadBytes + 4);
     const skipped = Math.min(skip, carried.length);
     skip -= skipped;
     carried = carried.subarray(skipped);
+    // Most heads are far below the limit: start small, grow when needed, so
+    // that accepting 10,000 connections does not churn 16 KiB buffers.
+    const largest = maxHeadBytes + 4;
+    let buffer = new Uint8Array(
+      Math.min(largest, Math.max(HEAD_BUFFER_START, carried.length)),
+    );
     let length = Math.min(carried.length, buffer.length);
     buffer.set(carried.subarray(0, length));
     // Pipelined bytes beyond a full buffer: the head ends in the buffer or
@@ -341,6 +366,11 @@ export class LeanHttpServer {
         from = Math.max(0, length - 3);
         // While skipping, read no further than the body's end (length is 0
         // then), so that the next head is not read into the skipped part.
+        if (skip === 0 && length === buffer.length) {
+          const bigger = new Uint8Array(Math.min(largest, buffer.length * 4));
+          bigger.set(buffer);
+          buffer = bigger;
+        }
         const into = skip > 0
           ? buffer.subarray(0, Math.min(skip, buffer.length))
           : buffer.subarray(length);
@@ -361,6 +391,17 @@ export class LeanHttpServer {
     }
   }
 }
+
+/** An event stream about to be written: its subscriber and response head. */
+interface StreamStart {
+  readonly subscriber: Subscriber;
+  readonly head: Uint8Array;
+  /** Settled when the stream is over, for the handler's clean-up. */
+  readonly completed: PromiseWithResolvers<void>;
+}
+
+/** First size of the buffer a request head is read into. */
+const HEAD_BUFFER_START = 1024;
 
 interface ParsedHead {
   readonly method: string;
@@ -681,14 +722,19 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * Where every stream's watch reads into: what a subscriber sends is thrown
+ * away, so one buffer serves all instead of one per connection.
+ */
+const SCRAP = new Uint8Array(512);
+
 /** Reads and discards until the peer closes; then calls `onClose`. */
 async function watchForClose(
   conn: Deno.Conn,
   onClose: () => void,
 ): Promise<void> {
-  const scrap = new Uint8Array(512);
   try {
-    while ((await conn.read(scrap)) !== null) {
+    while ((await conn.read(SCRAP)) !== null) {
       // A subscriber has nothing more to say; whatever it sends is dropped.
     }
   } catch {
