@@ -400,6 +400,8 @@ interface StreamStart {
   readonly completed: PromiseWithResolvers<void>;
 }
 
+const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
+
 /** First size of the buffer a request head is read into. */
 const HEAD_BUFFER_START = 1024;
 
@@ -522,6 +524,10 @@ function buildRequest(
   const chunked = head.headers.has("transfer-encoding");
   const mayHaveBody = head.method !== "GET" && head.method !== "HEAD";
   const reader = new ConnReader(rest, conn);
+  // A client that asked to be told first (curl does for larger bodies)
+  // gets "100 Continue" when the handler starts reading the body.
+  reader.sendContinue = mayHaveBody && head.version === "1.1" &&
+    hasToken(head.headers.get("expect"), "100-continue");
   // A GET or HEAD body is not given to the handler, but it is on the wire:
   // it is dropped by its length, or closes the connection when chunked.
   const state = new BodyState(reader, chunked ? undefined : length);
@@ -548,6 +554,8 @@ class ConnReader {
   readonly #conn: Deno.Conn;
   /** True while a read from the connection is under way. */
   busy = false;
+  /** Send "100 Continue" before the first read from the connection. */
+  sendContinue = false;
 
   constructor(first: Uint8Array, conn: Deno.Conn) {
     this.#pending = first;
@@ -561,6 +569,10 @@ class ConnReader {
       this.busy = true;
       let n: number | null;
       try {
+        if (this.sendContinue) {
+          this.sendContinue = false;
+          await writeAll(this.#conn, CONTINUE);
+        }
         n = await this.#conn.read(buffer);
       } finally {
         this.busy = false;

@@ -41,7 +41,7 @@ export interface Options {
   readonly maxBody: number;
   /** False with `--no-get-publish`. */
   readonly getPublish: boolean;
-  /** The HTTP engine: `serve` (default) or `lean`. */
+  /** The HTTP engine: `lean` (default without TLS) or `serve` (with TLS). */
   readonly httpEngine: "serve" | "lean";
   /** Seconds the lean engine waits for a request head. */
   readonly headTimeout: number;
@@ -194,10 +194,12 @@ events are published by HTTP query, on the control port or through a FIFO.
       --max-body N           largest POST body (bytes) and multi-line block
                              (characters) (default 1048576 = 1 MiB)
       --no-get-publish       refuse publishing by GET query (use POST)
-      --http-engine ENGINE   serve (default: Deno.serve, TLS and HTTP/2) or
-                             lean (plain HTTP/1.1, less memory per stream)
+      --http-engine ENGINE   lean (default without TLS: HTTP/1.1, far less
+                             memory and CPU per stream) or serve (Deno.serve;
+                             the default with -c/-k: TLS and HTTP/2)
       --head-timeout SECONDS lean engine: time for a request head to arrive
-                             (default 10), then 408
+                             (default 10), then 408; idle kept-alive
+                             connections close after it
       --admin-port PORT      serve /status (JSON), /metrics (Prometheus) and
                              a live dashboard at / on this port (default: off)
       --admin-bind ADDRESS   address of the admin port (default 127.0.0.1)
@@ -555,7 +557,10 @@ function redisUrl(raw: string | undefined): string | undefined {
 }
 
 function httpEngine(raw: string | undefined, tls: boolean): "serve" | "lean" {
-  if (raw === undefined || raw === "serve") return "serve";
+  // Plain HTTP: the lean engine (far less memory and CPU per stream); TLS
+  // and HTTP/2 need Deno.serve.
+  if (raw === undefined) return tls ? "serve" : "lean";
+  if (raw === "serve") return "serve";
   if (raw !== "lean") {
     throw usage(
       `--http-engine must be serve or lean, got ${JSON.stringify(raw)}`,

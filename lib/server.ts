@@ -123,7 +123,10 @@ export interface ServerConfig {
   readonly maxBody: number;
   /** Accept publishing by GET query (the original's way). */
   readonly getPublish: boolean;
-  /** `serve` (Deno.serve: TLS, HTTP/2; the default) or `lean` (HTTP/1.1). */
+  /**
+   * `lean` (HTTP/1.1; the program's default without TLS) or `serve`
+   * (Deno.serve: TLS, HTTP/2; used when absent).
+   */
   readonly httpEngine?: "serve" | "lean";
   /** Lean engine: time for a request head to arrive (default 10 s). */
   readonly headTimeoutMs?: number;

@@ -506,3 +506,31 @@ Deno.test("lean: shutting down closes idle kept-alive connections at once and le
   assert.equal(await busy.closedByServer(), "");
   assert.equal(await stopping, 0);
 });
+
+Deno.test("lean: Expect: 100-continue gets 100 Continue before the body is read, none when refused", async () => {
+  await using server = await startServer(["--max-body", "2000"], {
+    engine: "lean",
+  });
+  await using sub = await connect(`${server.baseUrl}/c`);
+  await using client = await RawClient.open(server.httpPort);
+  const data = "waited for";
+  // The head alone: the body follows only once the server says so.
+  await client.send(
+    "POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" +
+      `Content-Length: ${data.length}\r\nExpect: 100-continue\r\n\r\n`,
+  );
+  await client.waitFor(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+  const interim = await client.response(); // the 100 has no length: empty
+  assert.equal(interim.status, 100);
+  await client.send(data);
+  const answer = await client.response();
+  assert.equal(answer.status, 202, answer.body);
+  assert.equal((await sub.nextEvent()).data, data);
+  // Refused by its length: the final answer comes at once, without a 100.
+  await client.send(
+    "POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" +
+      "Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n",
+  );
+  const refused = await client.response();
+  assert.equal(refused.status, 413);
+});

@@ -64,7 +64,7 @@ Deno.test("parseOptions: defaults", async () => {
     retry: undefined,
     maxBody: 1048576,
     getPublish: true,
-    httpEngine: "serve",
+    httpEngine: "lean",
     headTimeout: 10,
     adminPort: undefined,
     adminBind: "127.0.0.1",
@@ -188,6 +188,16 @@ Deno.test("parseOptions: --bind, --max-line, --max-client-buffer, --keepalive", 
   assert.equal(options.maxClientBuffer, 131072);
   assert.equal(options.keepAlive, 2.5);
   assert.equal((await parseOptions(["--keepalive", "30"])).keepAlive, 30);
+});
+
+Deno.test("parseOptions: the lean engine by default, Deno.serve with TLS", async () => {
+  assert.equal((await parseOptions([])).httpEngine, "lean");
+  const tls = await parseOptions(["-c", "cert.pem", "-k", "key.pem"]);
+  assert.equal(tls.httpEngine, "serve");
+  assert.equal(
+    (await parseOptions(["--http-engine", "serve"])).httpEngine,
+    "serve",
+  );
 });
 
 Deno.test("parseOptions: --max-backlog takes bytes; 0 turns push-back off", async () => {

@@ -89,12 +89,11 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   // SSE_TEST_HTTP_ENGINE runs every other test on that engine too (TLS ones
-  // excepted: the lean engine has no TLS).
+  // excepted: they always run on Deno.serve, the lean engine has no TLS).
   const fromEnv = Deno.env.get("SSE_TEST_HTTP_ENGINE");
+  const tls = args.includes("-c") || args.includes("-k");
   const engine = options.engine ??
-    (fromEnv === "lean" && !args.includes("-c") && !args.includes("-k")
-      ? "lean"
-      : undefined);
+    (fromEnv === "serve" || (fromEnv === "lean" && !tls) ? fromEnv : undefined);
   const engineArgs = engine ? ["--http-engine", engine] : [];
   const fullArgs = options.raw
     ? [...args, ...engineArgs]
