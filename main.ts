@@ -21,6 +21,7 @@ import { type ServerConfig, SseServer } from "./lib/server.ts";
 import { readTlsFiles } from "./lib/tls.ts";
 import type { AuthConfig } from "./lib/auth.ts";
 import { lookupUser } from "./lib/user.ts";
+import { V8_FLAGS } from "./lib/v8_flags.ts";
 
 const encoder = new TextEncoder();
 
@@ -206,6 +207,7 @@ function selfCommand(): SelfCommand {
       "--permission-set",
       "--config",
       new URL("./deno.json", import.meta.url).pathname,
+      `--v8-flags=${V8_FLAGS}`,
       new URL(import.meta.url).pathname,
     ],
   };

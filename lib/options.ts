@@ -92,7 +92,7 @@ export const DEFAULTS = {
   bind: "0.0.0.0",
   maxLine: 65536,
   maxClientBuffer: 1048576,
-  maxBacklog: 64 * 1048576,
+  maxBacklog: 16 * 1048576,
   keepAlive: 15,
   history: 1000,
   historyAge: 3600,
@@ -183,8 +183,8 @@ events are published by HTTP query, on the control port or through a FIFO.
                              dropped as a slow consumer (default 1048576 =
                              1 MiB, at least 65536)
       --max-backlog N        bytes queued for all clients together past which
-                             publishers are made to wait (default 67108864 =
-                             64 MiB; 0: never)
+                             publishers are made to wait (default 16777216 =
+                             16 MiB; 0: never)
       --keepalive SECONDS    keep-alive comment after this much silence
                              (default 15)
       --history N            events kept per channel for Last-Event-ID replay

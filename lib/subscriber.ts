@@ -308,6 +308,19 @@ export class Subscriber {
    * again means the previous chunk was written.
    */
   async next(): Promise<Uint8Array | null> {
+    while (true) {
+      const chunk = this.take();
+      if (chunk !== undefined) return chunk;
+      await new Promise<void>((resolve) => this.whenReadable(resolve));
+    }
+  }
+
+  /**
+   * What {@linkcode Subscriber.next} returns, without waiting: `undefined`
+   * when nothing is queued yet (then see `whenReadable`). For a transport
+   * that writes from a callback, with no promise per write cycle.
+   */
+  take(): Uint8Array | null | undefined {
     this.lastPull = Date.now();
     if (this.#inFlight > 0) {
       if (this.#counted) this.#backlog.remove(this.#inFlight);
@@ -318,18 +331,24 @@ export class Subscriber {
       this.#counted = true;
       this.#backlog.add(this.#queuedBytes);
     }
-    while (this.#queue.length === 0) {
-      if (this.#state !== "open") return null;
-      await new Promise<void>((resolve) => this.#wake = resolve);
-      this.lastPull = Date.now();
-    }
     if (this.#state === "closed") return null;
+    if (this.#queue.length === 0) {
+      return this.#state === "open" ? undefined : null;
+    }
     const chunk = this.#take();
     this.#queuedBytes -= chunk.length;
     this.#inFlight = chunk.length;
     this.bytesSent += chunk.length;
     this.#totals.bytesSent += chunk.length;
     return chunk;
+  }
+
+  /**
+   * Calls `callback` once, when bytes are queued (after the current burst)
+   * or the stream ends; replaces an earlier callback not yet called.
+   */
+  whenReadable(callback: () => void): void {
+    this.#wake = callback;
   }
 
   /** Removes the next write's worth from the queue. */

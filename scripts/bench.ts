@@ -8,6 +8,7 @@
  * @module
  */
 
+import { V8_FLAGS } from "../lib/v8_flags.ts";
 import { parseArgs } from "node:util";
 import {
   buildScenarios,
@@ -69,7 +70,8 @@ const USAGE = `Usage: deno task bench [options]
   --server-log WHERE    sse-server's log: stdout (a pipe read and discarded;
                         default), file (-l FILE: LogTape syncs each line to
                         disk) or none (-l /dev/null)
-  --server-v8-flags F   V8 flags for sse-server's Deno, e.g. --perf-basic-prof
+  --server-v8-flags F   more V8 flags for sse-server's Deno (after those it
+                        ships with, lib/v8_flags.ts), e.g. --perf-basic-prof
   --server-arg ARG      one more option for sse-server (repeatable), e.g.
                         --server-arg=--http-engine --server-arg=lean
                         to profile it with perf
@@ -178,6 +180,9 @@ const settings: GeneratorSettings = {
 };
 
 const jsonOnly = values["json-only"];
+// The flags the server ships with (lib/v8_flags.ts), then the caller's.
+const serverV8Flags = [V8_FLAGS, values["server-v8-flags"]]
+  .filter((flags) => flags).join(",");
 const serverLog = values["server-log"] as ServerLog;
 if (!["stdout", "file", "none"].includes(serverLog)) {
   fail(`--server-log wants stdout, file or none`);
@@ -300,7 +305,7 @@ for (const scenario of scenarios) {
               dir,
               root: serverRoot,
               log: serverLog,
-              v8Flags: values["server-v8-flags"],
+              v8Flags: serverV8Flags,
               instances: scenario.instances,
               keep: values.keep,
             })
@@ -308,7 +313,7 @@ for (const scenario of scenarios) {
               dir,
               root: serverRoot,
               log: serverLog,
-              v8Flags: values["server-v8-flags"],
+              v8Flags: serverV8Flags,
               extraArgs: values["server-arg"],
             });
           const metrics = await runOnce(

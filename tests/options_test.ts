@@ -57,7 +57,7 @@ Deno.test("parseOptions: defaults", async () => {
     allowCommands: false,
     maxLine: 65536,
     maxClientBuffer: 1048576,
-    maxBacklog: 67108864,
+    maxBacklog: 16777216,
     keepAlive: 15,
     history: 1000,
     historyAge: 3600,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { V8_FLAGS } from "../../lib/v8_flags.ts";
 import { Condition } from "./condition.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -18,7 +19,16 @@ export function programCommand(
   args: readonly string[],
   deno = Deno.execPath(),
 ): [string, string[]] {
-  return [deno, ["run", "-q", "-P", "--config", CONFIG, MAIN, ...args]];
+  return [deno, [
+    "run",
+    "-q",
+    "-P",
+    "--config",
+    CONFIG,
+    `--v8-flags=${V8_FLAGS}`,
+    MAIN,
+    ...args,
+  ]];
 }
 
 /** A server started by {@linkcode startServer}. */
