@@ -170,19 +170,7 @@ export class Subscriber {
     now: number,
     lastEventId?: string,
   ): boolean {
-    if (!this.#admit(bytes.length, events, lastEventId)) {
-      return this.#state === "open";
-    }
-    if (this.#held) {
-      this.#hold(bytes, events, lastEventId);
-      return true;
-    }
-    // A shared chunk at the tail must not grow past what this subscriber got.
-    const last = this.#queue[this.#queue.length - 1];
-    if (last instanceof SharedChunk) last.seal();
-    this.#queue.push(bytes);
-    this.#queued(bytes.length, events, now, lastEventId);
-    return true;
+    return this.#add(bytes, null, 0, events, now, lastEventId);
   }
 
   /**
@@ -199,7 +187,22 @@ export class Subscriber {
     now: number,
     lastEventId?: string,
   ): boolean {
-    const bytes = chunk.part(part);
+    return this.#add(chunk.part(part), chunk, part, events, now, lastEventId);
+  }
+
+  /**
+   * Queues `bytes`, which are part `part` of `chunk` when a chunk is given:
+   * then the chunk itself when this is its first part, nothing more when it
+   * is already at the tail of the queue.
+   */
+  #add(
+    bytes: Uint8Array,
+    chunk: SharedChunk | null,
+    part: number,
+    events: number,
+    now: number,
+    lastEventId?: string,
+  ): boolean {
     if (!this.#admit(bytes.length, events, lastEventId)) {
       return this.#state === "open";
     }
@@ -208,9 +211,10 @@ export class Subscriber {
       return true;
     }
     const last = this.#queue[this.#queue.length - 1];
-    if (last !== chunk) {
+    if (chunk === null || last !== chunk) {
+      // A shared chunk at the tail must not grow past what this subscriber got.
       if (last instanceof SharedChunk) last.seal();
-      this.#queue.push(part === 0 ? chunk : bytes);
+      this.#queue.push(chunk !== null && part === 0 ? chunk : bytes);
     }
     this.#queued(bytes.length, events, now, lastEventId);
     return true;

@@ -3,20 +3,9 @@
 // not hold it back, and the reading subscriber loses nothing.
 import assert from "node:assert/strict";
 import { startServer, testBothEngines } from "./helpers/server_process.ts";
-import { connect } from "./helpers/sse_client.ts";
+import { connect, rawSubscribe } from "./helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Opens a subscription by hand and reads only the response head. */
-async function neverReading(port: number): Promise<Deno.TcpConn> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(encoder.encode("GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
-  const head = new Uint8Array(1024);
-  const n = await conn.read(head);
-  assert.match(decoder.decode(head.subarray(0, n ?? 0)), /^HTTP\/1\.1 200/);
-  return conn;
-}
 
 /** Writes all of `text` (a write may take only part of it). */
 async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
@@ -45,7 +34,7 @@ testBothEngines(
       /admin \(status, metrics, dashboard\) on [^ ]+:(\d+)/,
     ))[1];
     const admin = `http://127.0.0.1:${adminPort}`;
-    const stalled = await neverReading(server.httpPort);
+    const stalled = await rawSubscribe(server.httpPort, "/c");
     await using reader = await connect(`${server.baseUrl}/c`);
     const ctl = await Deno.connect({
       hostname: "127.0.0.1",

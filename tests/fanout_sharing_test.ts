@@ -6,23 +6,16 @@ import assert from "node:assert/strict";
 import { within } from "./helpers/condition.ts";
 import { Hub } from "../lib/hub.ts";
 import { STALL_MS } from "../lib/backlog.ts";
-import { formatEvent, KEEP_ALIVE, type SseEvent } from "../lib/sse_format.ts";
-
-const decoder = new TextDecoder();
-const BIG = 1 << 20;
-const NO_KEEPALIVE = 60_000;
-
-function text(chunk: Uint8Array | null): string {
-  assert.ok(chunk !== null, "expected bytes, got the end of the stream");
-  return decoder.decode(chunk);
-}
-
-function wire(...events: SseEvent[]): string {
-  return events.map(formatEvent).join("");
-}
+import { KEEP_ALIVE, type SseEvent } from "../lib/sse_format.ts";
+import { BIG, NO_KEEPALIVE, text, wire } from "./helpers/hub_bytes.ts";
 
 function event(n: number, size = 10): SseEvent {
   return { type: "message", data: `${n}:`.padEnd(size, "x") };
+}
+
+/** A hub whose publishers wait past 1,000 bytes owed. */
+function backlogHub(keepAliveMs = NO_KEEPALIVE): Hub {
+  return new Hub({ maxQueuedBytes: BIG, keepAliveMs, maxBacklogBytes: 1000 });
 }
 
 Deno.test("Hub: a burst reaches every subscriber as the same joined bytes", async () => {
@@ -56,7 +49,7 @@ Deno.test("Hub: bytes of one subscriber between shared parts keep order, none tw
   hub.publish(["a"], [event(2)]);
   assert.equal(
     text(await one.next()),
-    wire(event(1)) + decoder.decode(KEEP_ALIVE) + wire(event(2)),
+    wire(event(1)) + new TextDecoder().decode(KEEP_ALIVE) + wire(event(2)),
   );
   assert.equal(text(await two.next()), wire(event(1), event(2)));
 });
@@ -124,11 +117,7 @@ Deno.test("Subscriber: a lagging queue leaves in pieces of at most 64 KiB, in or
 });
 
 Deno.test("Hub: past maxBacklogBytes publishers wait until readers take the backlog down", async () => {
-  using hub = new Hub({
-    maxQueuedBytes: BIG,
-    keepAliveMs: NO_KEEPALIVE,
-    maxBacklogBytes: 1000,
-  });
+  using hub = backlogHub();
   const one = hub.subscribe(["a"], "x:1");
   const two = hub.subscribe(["a"], "x:2");
   assert.equal(hub.ready(), undefined);
@@ -156,11 +145,8 @@ Deno.test("Hub: past maxBacklogBytes publishers wait until readers take the back
 });
 
 Deno.test("Hub: a subscriber that does not read stops holding publishers back", async () => {
-  using hub = new Hub({
-    maxQueuedBytes: BIG,
-    keepAliveMs: 200, // the timer that finds stalled readers runs every 50 ms
-    maxBacklogBytes: 1000,
-  });
+  // The timer that finds stalled readers runs every 50 ms.
+  using hub = backlogHub(200);
   const stuck = hub.subscribe(["a"], "x:1");
   const started = Date.now();
   hub.publish(["a"], [event(1, 2000)]);
@@ -175,11 +161,7 @@ Deno.test("Hub: a subscriber that does not read stops holding publishers back", 
 });
 
 Deno.test("Hub: a subscriber that leaves takes its backlog with it", async () => {
-  using hub = new Hub({
-    maxQueuedBytes: BIG,
-    keepAliveMs: NO_KEEPALIVE,
-    maxBacklogBytes: 1000,
-  });
+  using hub = backlogHub();
   const sub = hub.subscribe(["a"], "x:1");
   hub.publish(["a"], [event(1, 2000)]);
   const waiting = hub.ready();
@@ -190,11 +172,7 @@ Deno.test("Hub: a subscriber that leaves takes its backlog with it", async () =>
 });
 
 Deno.test("Hub: close() lets waiting publishers go", async () => {
-  const hub = new Hub({
-    maxQueuedBytes: BIG,
-    keepAliveMs: NO_KEEPALIVE,
-    maxBacklogBytes: 1000,
-  });
+  const hub = backlogHub();
   hub.subscribe(["a"], "x:1");
   hub.publish(["a"], [event(1, 2000)]);
   const waiting = hub.ready();

@@ -1,22 +1,8 @@
 import assert from "node:assert/strict";
 import { within } from "./helpers/condition.ts";
 import { describe, Hub, type PublishResult } from "../lib/hub.ts";
-import { encodeEvent, formatEvent, type SseEvent } from "../lib/sse_format.ts";
-
-const decoder = new TextDecoder();
-const BIG = 1 << 20;
-/** Long enough that no keep-alive interferes with a test that is not about them. */
-const NO_KEEPALIVE = 60_000;
-
-function text(chunk: Uint8Array | null): string {
-  assert.ok(chunk !== null, "expected bytes, got the end of the stream");
-  return decoder.decode(chunk);
-}
-
-/** The text a list of events is sent as, computed by the encoder under test. */
-function wire(...events: SseEvent[]): string {
-  return events.map(formatEvent).join("");
-}
+import { encodeEvent, type SseEvent } from "../lib/sse_format.ts";
+import { BIG, NO_KEEPALIVE, text, wire } from "./helpers/hub_bytes.ts";
 
 /** The counts of a publish result, without its ids (see the history tests). */
 function counts(result: PublishResult): { events: number; clients: number } {

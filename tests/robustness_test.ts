@@ -2,22 +2,9 @@
 // that vanishes, and malformed or oversize requests. None may disturb others.
 import assert from "node:assert/strict";
 import { startServer, testBothEngines } from "./helpers/server_process.ts";
-import { connect } from "./helpers/sse_client.ts";
+import { connect, rawSubscribe } from "./helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
-
-/** Opens a raw subscription with a hand-written request and reads the head. */
-async function rawSubscribe(port: number, path: string): Promise<Deno.TcpConn> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(encoder.encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
-  const head = new Uint8Array(1024);
-  const n = await conn.read(head);
-  assert.match(
-    new TextDecoder().decode(head.subarray(0, n ?? 0)),
-    /^HTTP\/1\.1 200/,
-  );
-  return conn;
-}
 
 /** Sends raw bytes and returns whatever the server answers before closing. */
 async function rawExchange(port: number, request: Uint8Array): Promise<string> {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { Condition } from "./condition.ts";
 
 /** One parsed event. */
@@ -135,4 +136,22 @@ export async function take(
   const events: ReceivedEvent[] = [];
   for (let i = 0; i < count; i++) events.push(await sub.nextEvent(timeoutMs));
   return events;
+}
+
+/** Opens a raw subscription with a hand-written request and reads the head. */
+export async function rawSubscribe(
+  port: number,
+  path: string,
+): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`),
+  );
+  const head = new Uint8Array(1024);
+  const n = await conn.read(head);
+  assert.match(
+    new TextDecoder().decode(head.subarray(0, n ?? 0)),
+    /^HTTP\/1\.1 200/,
+  );
+  return conn;
 }

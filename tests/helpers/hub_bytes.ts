@@ -1,0 +1,28 @@
+/**
+ * What tests of the hub and its subscribers share: reading their byte
+ * chunks as text and computing the text events are sent as.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { formatEvent, type SseEvent } from "../../lib/sse_format.ts";
+
+const decoder = new TextDecoder();
+
+/** A queue limit no test reaches unless it means to. */
+export const BIG = 1 << 20;
+
+/** Long enough that no keep-alive interferes with a test not about them. */
+export const NO_KEEPALIVE = 60_000;
+
+/** A chunk as text; fails on the end of the stream (`null`). */
+export function text(chunk: Uint8Array | null): string {
+  assert.ok(chunk !== null, "expected bytes, got the end of the stream");
+  return decoder.decode(chunk);
+}
+
+/** The text a list of events is sent as, computed by the encoder under test. */
+export function wire(...events: SseEvent[]): string {
+  return events.map(formatEvent).join("");
+}
