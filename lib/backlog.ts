@@ -9,10 +9,11 @@
  * port and the FIFO stop reading, HTTP publishes are answered later) until
  * the subscribers have taken the backlog down to three quarters of it.
  *
- * A subscriber that takes nothing for {@linkcode STALL_MS} while bytes wait
- * is "stalled": its backlog stops counting, so clients that never read
- * cannot hold publishers back for ever. They stay bounded by their own
- * limit, past which they are dropped as slow consumers; since they share
+ * One subscriber counts for at most {@linkcode BACKLOG_SHARE_MAX}, so a few
+ * slow clients cannot hold every publisher back; and a subscriber that takes
+ * nothing for {@linkcode STALL_MS} while bytes wait is "stalled" and stops
+ * counting, so clients that never read cannot hold publishers back for ever.
+ * They stay bounded by their own limit, past which they are dropped as slow consumers; since they share
  * the bytes of each event with the other subscribers, they cost little
  * memory in the meantime.
  *
@@ -21,6 +22,12 @@
 
 /** How long a subscriber may sit on waiting bytes before it is stalled. */
 export const STALL_MS = 1000;
+
+/**
+ * Most bytes one subscriber counts for in the backlog (a write's worth): a
+ * slow client further behind is its own limit's business, not publishers'.
+ */
+export const BACKLOG_SHARE_MAX = 64 * 1024;
 
 /** Counts bytes owed to subscribers and makes publishers wait past a limit. */
 export class Backlog {
@@ -51,15 +58,15 @@ export class Backlog {
     return this.#waiting.promise;
   }
 
-  /** Counts bytes newly owed. */
-  add(bytes: number): void {
-    this.bytes += bytes;
-  }
-
-  /** Counts bytes taken or forgotten; releases waiting publishers when low. */
-  remove(bytes: number): void {
-    this.bytes -= bytes;
-    if (this.#waiting !== null && this.bytes <= this.#resume) this.release();
+  /**
+   * Counts bytes newly owed (positive) or taken (negative); releases waiting
+   * publishers once the backlog is low.
+   */
+  change(delta: number): void {
+    this.bytes += delta;
+    if (delta < 0 && this.#waiting !== null && this.bytes <= this.#resume) {
+      this.release();
+    }
   }
 
   /** Lets waiting publishers go on (also used when the hub closes). */

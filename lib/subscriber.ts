@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Backlog, STALL_MS } from "./backlog.ts";
+import { Backlog, BACKLOG_SHARE_MAX, STALL_MS } from "./backlog.ts";
 import { concatBytes } from "./bytes.ts";
 import { SharedChunk } from "./shared_chunk.ts";
 
@@ -99,6 +99,8 @@ export class Subscriber {
   #inFlight = 0;
   /** Whether queued and in-flight bytes count in the hub's backlog. */
   #counted = true;
+  /** What this subscriber adds to the hub's backlog now; see #recount(). */
+  #owed = 0;
   #maxQueuedBytes: number;
   #wake: (() => void) | null = null;
   #state: "open" | "ending" | "closed" = "open";
@@ -154,9 +156,8 @@ export class Subscriber {
    * comes for bytes again (see `Backlog`).
    */
   stall(): void {
-    if (!this.#counted) return;
     this.#counted = false;
-    this.#backlog.remove(this.#queuedBytes + this.#inFlight);
+    this.#recount();
   }
 
   /**
@@ -250,7 +251,7 @@ export class Subscriber {
     lastEventId?: string,
   ): void {
     this.#queuedBytes += length;
-    if (this.#counted) this.#backlog.add(length);
+    this.#recount();
     this.bytesQueued += length;
     this.eventsQueued += events;
     if (lastEventId !== undefined) this.lastEventId = lastEventId;
@@ -326,22 +327,19 @@ export class Subscriber {
    */
   take(): Uint8Array | null | undefined {
     this.lastPull = Date.now();
-    if (this.#inFlight > 0) {
-      if (this.#counted) this.#backlog.remove(this.#inFlight);
-      this.#inFlight = 0;
-    }
-    if (!this.#counted && this.#state !== "closed") {
-      // The client reads again: its backlog counts again.
-      this.#counted = true;
-      this.#backlog.add(this.#queuedBytes);
-    }
+    // Coming back means the last chunk was written; a stalled client that
+    // reads again counts again.
+    this.#inFlight = 0;
+    this.#counted = this.#state !== "closed";
     if (this.#state === "closed") return null;
     if (this.#queue.length === 0) {
+      this.#recount();
       return this.#state === "open" ? undefined : null;
     }
     const chunk = this.#take();
     this.#queuedBytes -= chunk.length;
     this.#inFlight = chunk.length;
+    this.#recount();
     this.bytesSent += chunk.length;
     this.#totals.bytesSent += chunk.length;
     return chunk;
@@ -421,11 +419,28 @@ export class Subscriber {
   /** Forgets the queue and what it owed to the backlog, for good. */
   #drop(): void {
     this.#state = "closed";
-    if (this.#counted) this.#backlog.remove(this.#queuedBytes + this.#inFlight);
     this.#counted = false;
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#inFlight = 0;
+    this.#recount();
+  }
+
+  /**
+   * Brings what this subscriber adds to the hub's backlog up to date: what
+   * it owes (queued and being written), at most `BACKLOG_SHARE_MAX`, or
+   * nothing while stalled. The cap keeps a few slow but reading clients
+   * from holding every publisher back: past it they only grow towards their
+   * own limit, where they are dropped as slow consumers.
+   */
+  #recount(): void {
+    const owed = this.#counted
+      ? Math.min(this.#queuedBytes + this.#inFlight, BACKLOG_SHARE_MAX)
+      : 0;
+    if (owed !== this.#owed) {
+      this.#backlog.change(owed - this.#owed);
+      this.#owed = owed;
+    }
   }
 
   /**

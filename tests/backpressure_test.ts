@@ -27,14 +27,29 @@ testBothEngines(
   "push-back: a control-port flood waits for readers, not for a client that never reads",
   async (engine) => {
     await using server = await startServer(
-      ["-P", "0", "--max-backlog", "131072", "--admin-port", "0"],
+      // Each client counts for at most 64 KiB of the backlog: two that never
+      // read would hold it over 100,000 bytes for ever if they kept counting.
+      // The reader may fall far behind without being dropped.
+      [
+        "-P",
+        "0",
+        "--max-backlog",
+        "100000",
+        "--max-client-buffer",
+        String(64 << 20),
+        "--admin-port",
+        "0",
+      ],
       { control: true, engine },
     );
     const adminPort = (await server.waitForOutput(
       /admin \(status, metrics, dashboard\) on [^ ]+:(\d+)/,
     ))[1];
     const admin = `http://127.0.0.1:${adminPort}`;
-    const stalled = await rawSubscribe(server.httpPort, "/c");
+    const stalled = [
+      await rawSubscribe(server.httpPort, "/c"),
+      await rawSubscribe(server.httpPort, "/c"),
+    ];
     await using reader = await connect(`${server.baseUrl}/c`);
     const ctl = await Deno.connect({
       hostname: "127.0.0.1",
@@ -65,7 +80,7 @@ testBothEngines(
       );
     } finally {
       ctl.close();
-      stalled.close();
+      for (const conn of stalled) conn.close();
     }
   },
 );

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { within } from "./helpers/condition.ts";
 import { Hub } from "../lib/hub.ts";
-import { STALL_MS } from "../lib/backlog.ts";
+import { BACKLOG_SHARE_MAX, STALL_MS } from "../lib/backlog.ts";
 import { KEEP_ALIVE, type SseEvent } from "../lib/sse_format.ts";
 import { BIG, NO_KEEPALIVE, text, wire } from "./helpers/hub_bytes.ts";
 
@@ -183,8 +183,33 @@ Deno.test("Hub: close() lets waiting publishers go", async () => {
 
 Deno.test("Hub: without maxBacklogBytes publishers never wait", () => {
   using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
-  hub.subscribe(["a"], "x:1");
+  for (let n = 0; n < 20; n++) hub.subscribe(["a"], `x:${n}`);
   for (let i = 0; i < 100; i++) hub.publish(["a"], [event(i, 5000)]);
   assert.equal(hub.ready(), undefined);
-  assert.ok(hub.backlog.bytes > 500_000);
+  assert.equal(hub.backlog.bytes, 20 * BACKLOG_SHARE_MAX);
+});
+
+Deno.test("Hub: a subscriber far behind counts for at most 64 KiB of the backlog", async () => {
+  using hub = new Hub({
+    maxQueuedBytes: BIG,
+    keepAliveMs: NO_KEEPALIVE,
+    maxBacklogBytes: 100 * 1024,
+  });
+  const slow = hub.subscribe(["a"], "x:1");
+  // 200 KiB owed by one subscriber that still reads: over the limit, but it
+  // is its own limit's business, not the publishers'.
+  for (let i = 0; i < 200; i++) hub.publish(["a"], [event(i, 1000)]);
+  assert.ok(slow.queuedBytes > 200 * 1000);
+  assert.equal(hub.backlog.bytes, BACKLOG_SHARE_MAX);
+  assert.equal(hub.ready(), undefined);
+  // Two such subscribers do hold publishers back.
+  const second = hub.subscribe(["a"], "x:2");
+  for (let i = 0; i < 200; i++) hub.publish(["a"], [event(i, 1000)]);
+  assert.equal(hub.backlog.bytes, 2 * BACKLOG_SHARE_MAX);
+  const waiting = hub.ready();
+  assert.ok(waiting, "over the limit: publishers must wait");
+  // Taking it down below three quarters of the limit lets them go.
+  while (second.queuedBytes > 0) second.take();
+  second.take(); // the last piece is written
+  await within(waiting, 1000, "publishers released");
 });
