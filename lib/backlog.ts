@@ -20,6 +20,8 @@
  * @module
  */
 
+import { WRITE_MAX } from "./bytes.ts";
+
 /** How long a subscriber may sit on waiting bytes before it is stalled. */
 export const STALL_MS = 1000;
 
@@ -27,7 +29,7 @@ export const STALL_MS = 1000;
  * Most bytes one subscriber counts for in the backlog (a write's worth): a
  * slow client further behind is its own limit's business, not publishers'.
  */
-export const BACKLOG_SHARE_MAX = 64 * 1024;
+export const BACKLOG_SHARE_MAX = WRITE_MAX;
 
 /** Counts bytes owed to subscribers and makes publishers wait past a limit. */
 export class Backlog {

@@ -31,16 +31,16 @@
  * most about `maxBacklogBytes`: past it, publishers wait until the backlog is
  * down to three quarters (`backlog.ts`); a subscriber counts for at most
  * 64 KiB, and one that takes nothing for a second stops counting, so slow
- * clients or clients that do not read cannot block publishers. Input lines are bounded by the inputs themselves. One timer
- * serves the keep-alives, token expiries and stall checks of every
- * subscriber.
+ * clients or clients that do not read cannot block publishers. Input lines
+ * are bounded by the inputs themselves. One timer serves the keep-alives,
+ * token expiries and stall checks of every subscriber.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { Backlog } from "./backlog.ts";
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, WRITE_MAX } from "./bytes.ts";
 import { History, type HistoryOptions, NO_CHANNEL } from "./history.ts";
 import {
   encodeEvent,
@@ -48,7 +48,7 @@ import {
   KEEP_ALIVE,
   type SseEvent,
 } from "./sse_format.ts";
-import { SHARED_CHUNK_MAX, SharedChunk } from "./shared_chunk.ts";
+import { SharedChunk } from "./shared_chunk.ts";
 import {
   type CloseReason,
   Subscriber,
@@ -370,7 +370,7 @@ export class Hub implements Disposable {
     let chunk = this.#chunk;
     if (
       chunk === null || chunk.sealed || chunk.key !== key ||
-      chunk.length + bytes.length > SHARED_CHUNK_MAX
+      chunk.length + bytes.length > WRITE_MAX
     ) {
       chunk?.seal();
       chunk = this.#chunk = new SharedChunk(key);

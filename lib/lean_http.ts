@@ -1,6 +1,7 @@
 /**
- * A lean HTTP/1.1 engine for the HTTP port (`--http-engine lean`), beside
- * `Deno.serve` (the default, which also does TLS and HTTP/2).
+ * A lean HTTP/1.1 engine for the HTTP port: the default for plain HTTP
+ * (`--http-engine lean`), beside `Deno.serve` (`--http-engine serve`, and
+ * the engine with TLS, which also does HTTP/2).
  *
  * Why: an open event stream through `Deno.serve` costs tens of KiB (its
  * connection state, a `ReadableStream` and the body machinery), while a raw

@@ -19,9 +19,6 @@
 
 import { concatBytes } from "./bytes.ts";
 
-/** Largest chunk the hub grows before it starts another (a write's worth). */
-export const SHARED_CHUNK_MAX = 64 * 1024;
-
 /**
  * Growing bytes of one run of publishes. Append-only until sealed; reading
  * it with {@linkcode SharedChunk.bytes} seals it.

@@ -10,7 +10,7 @@
  */
 
 import { Backlog, BACKLOG_SHARE_MAX, STALL_MS } from "./backlog.ts";
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, WRITE_MAX } from "./bytes.ts";
 import { SharedChunk } from "./shared_chunk.ts";
 
 /** The subscriber behind each stream made by `Subscriber.readable()`. */
@@ -58,9 +58,6 @@ export interface SubscriberContext {
   /** Wakes the subscriber's reader later (by default at once). */
   readonly schedule?: (subscriber: Subscriber) => void;
 }
-
-/** Most bytes a lagging subscriber's queue is joined into for one write. */
-const JOIN_MAX = 64 * 1024;
 
 /**
  * One client's stream. Owned by the hub; the transport only reads from it and
@@ -358,7 +355,7 @@ export class Subscriber {
     const queue = this.#queue;
     const first = queue[0];
     const firstBytes = first instanceof SharedChunk ? first.bytes() : first;
-    if (queue.length === 1 || firstBytes.length >= JOIN_MAX) {
+    if (queue.length === 1 || firstBytes.length >= WRITE_MAX) {
       queue.shift();
       return firstBytes;
     }
@@ -367,7 +364,7 @@ export class Subscriber {
     let taken = 1;
     while (taken < queue.length) {
       const item = queue[taken];
-      if (total + item.length > JOIN_MAX) break;
+      if (total + item.length > WRITE_MAX) break;
       const bytes = item instanceof SharedChunk ? item.bytes() : item;
       parts.push(bytes);
       total += bytes.length;
