@@ -9,6 +9,7 @@ import { type RedisServer, startRedis } from "./helpers/redis_server.ts";
 import { type RunningServer, startServer } from "./helpers/server_process.ts";
 import {
   connect,
+  rawSubscribe,
   type ReceivedEvent,
   type SseConnection,
   take,
@@ -833,6 +834,59 @@ Deno.test("cluster: a client that reconnects during an outage to an instance tha
     data: "third",
     id: third,
   });
+});
+
+Deno.test("cluster: an instance whose subscribers owe too much pauses its Redis reader; its reader still gets every event", async () => {
+  await using redis = await startRedis();
+  // On B each subscriber counts for at most 64 KiB of the backlog: the two
+  // that never read would hold it over 100,000 bytes for ever if stalled
+  // clients kept counting.
+  await using cluster = await startInstances(redis, [
+    [],
+    [
+      "--max-backlog",
+      "100000",
+      "--max-client-buffer",
+      String(64 << 20),
+      "--admin-port",
+      "0",
+    ],
+  ]);
+  const [a, b] = cluster.all;
+  const adminPort = (await b.waitForOutput(
+    /admin \(status, metrics, dashboard\) on [^ ]+:(\d+)/,
+  ))[1];
+  const stalled = [
+    await rawSubscribe(b.httpPort, "/c"),
+    await rawSubscribe(b.httpPort, "/c"),
+  ];
+  try {
+    await using reader = await connect(`${b.baseUrl}/c`);
+    await using ctl = await openController(a.controlPort!);
+    // ~12 MB: more than the kernel's buffers for the two stalled sockets
+    // take, so they do stall.
+    const COUNT = 12_000;
+    const payload = "r".repeat(1000);
+    for (let i = 0; i < COUNT; i += 100) {
+      let batch = "";
+      for (let j = i; j < i + 100; j++) batch += `c = ${j} ${payload}\n`;
+      await ctl.send(batch);
+    }
+    // Checked one at a time: kept, 12,000 parsed events would hold on to
+    // every version of the client's growing text.
+    for (let i = 0; i < COUNT; i++) {
+      const event = await reader.nextEvent(20_000);
+      assert.equal(event.data, `${i} ${payload}`, `event ${i}`);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`))
+      .text();
+    const pushbacks = Number(
+      /^sse_server_pushbacks_total (\d+)$/m.exec(metrics)?.[1],
+    );
+    assert.ok(pushbacks > 0, `B's reader never waited:\n${metrics}`);
+  } finally {
+    for (const conn of stalled) conn.close();
+  }
 });
 
 Deno.test("cluster: halt-all on the control port (-a) halts every instance, each exits 0", async () => {
