@@ -21,9 +21,9 @@
  *    timer wakes all of them after the current burst of publishes, so a
  *    burst (many lines in one read of the control port) reaches each socket
  *    as one write instead of one wake-up per event per subscriber.
- * 7. The transport pulls with `Subscriber.next()` when its socket took the
- *    previous write. The first reader of a chunk joins its parts once; every
- *    subscriber writes the same joined bytes.
+ * 7. The transport pulls with `Subscriber.take()` (or `next()`) when its
+ *    socket took the previous write. The first reader of a chunk joins its
+ *    parts once; every subscriber writes the same joined bytes.
  *
  * Bounds: each subscriber queues at most `maxQueuedBytes`; one more event and
  * it is dropped as a slow consumer (logged), so a client that stops reading
