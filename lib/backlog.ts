@@ -7,7 +7,7 @@
  * 10,000 subscribers each a little behind add up to gigabytes and seconds
  * of latency. Past `limit` bytes in total, publishers wait (the control
  * port and the FIFO stop reading, HTTP publishes are answered later) until
- * the subscribers have taken the backlog down to three quarters of it.
+ * the subscribers have taken the backlog down to half of it.
  *
  * One subscriber counts for at most {@linkcode BACKLOG_SHARE_MAX}, so a few
  * slow clients cannot hold every publisher back; and a subscriber that takes
@@ -44,7 +44,7 @@ export class Backlog {
 
   constructor(limit = 0) {
     this.limit = limit > 0 ? limit : Infinity;
-    this.#resume = this.limit * 0.75;
+    this.#resume = this.limit / 2;
   }
 
   /**

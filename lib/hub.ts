@@ -29,7 +29,7 @@
  * it is dropped as a slow consumer (logged), so a client that stops reading
  * neither stalls the others nor grows memory. All subscribers together owe at
  * most about `maxBacklogBytes`: past it, publishers wait until the backlog is
- * down to three quarters (`backlog.ts`); a subscriber counts for at most
+ * down to half of it (`backlog.ts`); a subscriber counts for at most
  * 64 KiB, and one that takes nothing for a second stops counting, so slow
  * clients or clients that do not read cannot block publishers. Input lines
  * are bounded by the inputs themselves. One timer serves the keep-alives,

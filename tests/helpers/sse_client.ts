@@ -45,18 +45,28 @@ export async function connect(
   const response = await fetch(url, init);
   if (!response.body) throw new Error("response has no body");
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let raw = "";
-  let parsePos = 0;
+  // Everything received, joined only when asked for; the parser works on
+  // the unparsed rest alone, so the events it makes (slices of that text)
+  // never hold on to the whole stream, however long it gets.
+  const received: string[] = [];
+  const raw = (): string => {
+    if (received.length > 1) {
+      received.splice(0, received.length, received.join(""));
+    }
+    return received[0] ?? "";
+  };
+  let pending = "";
   const events: ReceivedEvent[] = [];
   const changed = new Condition();
   let finished = false;
   const notify = () => changed.notify();
   const parse = () => {
     // Events end at a blank line; parse every complete one.
+    let parsePos = 0;
     while (true) {
-      const end = raw.indexOf("\n\n", parsePos);
-      if (end < 0) return;
-      const block = raw.slice(parsePos, end);
+      const end = pending.indexOf("\n\n", parsePos);
+      if (end < 0) break;
+      const block = pending.slice(parsePos, end);
       parsePos = end + 2;
       let type = "message";
       let id: string | undefined;
@@ -73,13 +83,15 @@ export async function connect(
       }
       if (data.length > 0) events.push({ type, data: data.join("\n"), id });
     }
+    pending = pending.slice(parsePos);
   };
   const ended = (async () => {
     try {
       while (true) {
         const { value, done } = await reader.read();
         if (done) break;
-        raw += value;
+        received.push(value);
+        pending += value;
         parse();
         notify();
       }
@@ -96,11 +108,11 @@ export async function connect(
       fail: () =>
         finished
           ? new Error(
-            `stream ended while waiting for ${what}; got:\n${tail(raw)}`,
+            `stream ended while waiting for ${what}; got:\n${tail(raw())}`,
           )
           : undefined,
       timeout: () =>
-        new Error(`timed out waiting for ${what}; got:\n${tail(raw)}`),
+        new Error(`timed out waiting for ${what}; got:\n${tail(raw())}`),
     });
   const close = async () => {
     await reader.cancel().catch(() => {});
@@ -112,9 +124,9 @@ export async function connect(
       await waitFor(() => events.length > 0, "an event", timeoutMs);
       return events.shift()!;
     },
-    raw: () => raw,
+    raw,
     async waitForRaw(pattern, timeoutMs = 5000) {
-      await waitFor(() => pattern.test(raw), String(pattern), timeoutMs);
+      await waitFor(() => pattern.test(raw()), String(pattern), timeoutMs);
     },
     ended,
     close,
