@@ -714,20 +714,36 @@ Deno.test("cluster: a Redis outage mid-stream refuses publishes (503, error line
   }
 });
 
-Deno.test("cluster: a client that moves to an instance whose reader lags behind gets the missed events once", async () => {
-  await using redis = await startRedis();
+/** What {@linkcode withLaggingB} sets up. */
+interface LaggingB extends AsyncDisposable {
+  readonly a: RunningServer;
+  readonly b: RunningServer;
+  /** Subscribers on /d of A and of B; both have had `first`. */
+  readonly subA: SseConnection;
+  readonly subB: SseConnection;
+  readonly first: string;
+  /** `redis-cli` arguments that log in while the password is set. */
+  readonly auth: readonly string[];
+}
+
+/**
+ * Instances A and B with a subscriber on /d each that got the event
+ * `first`; then B's reader loses its connection and cannot log in again
+ * (connections already open, B's publishing one included, keep theirs): B
+ * falls behind while A goes on.
+ */
+async function withLaggingB(redis: RedisServer): Promise<LaggingB> {
+  await using stack = new AsyncDisposableStack();
   // B first, alone, to tell its reader (blocked in XREAD) from A's.
-  await using b = await startInstance(redis);
+  const b = stack.use(await startInstance(redis));
   const readerB = await xreadClient(redis);
-  await using a = await startInstance(redis);
-  await using subA = await connect(`${a.baseUrl}/d`);
-  await using subB = await connect(`${b.baseUrl}/d`);
+  const a = stack.use(await startInstance(redis));
+  const subA = stack.use(await connect(`${a.baseUrl}/d`));
+  const subB = stack.use(await connect(`${b.baseUrl}/d`));
   const [first] = await postJson(`${a.baseUrl}/d`, { data: "first" });
   assert.equal((await subA.nextEvent()).id, first);
   assert.equal((await subB.nextEvent()).id, first);
 
-  // B's reader loses its connection and cannot log in again (connections
-  // already open, B's publishing one included, keep theirs): B falls behind.
   const auth = ["-a", "secret", "--no-auth-warning"];
   assert.equal(
     await redis.cli("CONFIG", "SET", "requirepass", "secret"),
@@ -736,6 +752,22 @@ Deno.test("cluster: a client that moves to an instance whose reader lags behind 
   const logB = b.output().length;
   assert.equal(await redis.cli(...auth, "CLIENT", "KILL", "ID", readerB), "1");
   await b.waitForOutput(/reading sse:events failed/, 10_000, logB);
+  const owned = stack.move();
+  return {
+    a,
+    b,
+    subA,
+    subB,
+    first,
+    auth,
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
+  };
+}
+
+Deno.test("cluster: a client that moves to an instance whose reader lags behind gets the missed events once", async () => {
+  await using redis = await startRedis();
+  await using lag = await withLaggingB(redis);
+  const { a, b, subA, subB, first, auth } = lag;
   const [second] = await postJson(`${a.baseUrl}/d`, { data: "second" });
   assert.equal((await subA.nextEvent()).id, second);
   // A client that saw "first" moves to B: the replay, read from Redis, has
@@ -766,26 +798,8 @@ Deno.test("cluster: a client that moves to an instance whose reader lags behind 
 
 Deno.test("cluster: a client that reconnects during an outage to an instance that lags behind does not get again the events it had", async () => {
   await using redis = await startRedis();
-  // B first, alone, to tell its reader (blocked in XREAD) from A's.
-  await using b = await startInstance(redis);
-  const readerB = await xreadClient(redis);
-  await using a = await startInstance(redis);
-  await using subA = await connect(`${a.baseUrl}/d`);
-  await using subB = await connect(`${b.baseUrl}/d`);
-  const [first] = await postJson(`${a.baseUrl}/d`, { data: "first" });
-  assert.equal((await subA.nextEvent()).id, first);
-  assert.equal((await subB.nextEvent()).id, first);
-
-  // B's reader loses its connection and cannot log in again (connections
-  // already open keep theirs): B falls behind while A goes on.
-  const auth = ["-a", "secret", "--no-auth-warning"];
-  assert.equal(
-    await redis.cli("CONFIG", "SET", "requirepass", "secret"),
-    "OK",
-  );
-  const logB = b.output().length;
-  assert.equal(await redis.cli(...auth, "CLIENT", "KILL", "ID", readerB), "1");
-  await b.waitForOutput(/reading sse:events failed/, 10_000, logB);
+  await using lag = await withLaggingB(redis);
+  const { a, b, subA, subB, auth } = lag;
   const [second] = await postJson(`${a.baseUrl}/d`, { data: "second" });
   // A client reads it from A…
   assert.deepEqual(full(await subA.nextEvent()), {
