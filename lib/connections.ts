@@ -1,7 +1,7 @@
 /**
- * What the TCP listeners of the server (control port, lean HTTP engine)
- * share: an accept loop that tracks each connection's task, and a close that
- * does not mind a connection already gone.
+ * What the control port's TCP listener needs around `Deno.listen`: an
+ * accept loop that tracks each connection's task, and a close that does not
+ * mind a connection already gone.
  *
  * @module
  */

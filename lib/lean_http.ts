@@ -5,10 +5,11 @@
  *
  * Why: an open event stream through `Deno.serve` costs tens of KiB (its
  * connection state, a `ReadableStream` and the body machinery), while a raw
- * `Deno.listen` connection that has written its response head costs a few.
- * Here a subscription is a socket, its subscriber's queue and one pending
- * write or wait: the handler's `ReadableStream` body is bypassed, and the
- * subscriber's chunks are written to the socket directly.
+ * TCP connection that has written its response head costs a few. Here a
+ * subscription is a socket, its subscriber's queue and one pending write or
+ * wait: the handler's `ReadableStream` body is bypassed, and the
+ * subscriber's chunks are written to the socket directly. The sockets are
+ * `node:net` ones (see `socket_conn.ts` for why).
  *
  * Every request goes through the same handler as with `Deno.serve`, so the
  * behaviour is the same; only the transport differs. An event stream is the
@@ -33,8 +34,9 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { acceptLoop, closeQuietly } from "./connections.ts";
+import { createServer, type Server, type Socket } from "node:net";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
+import { SocketConn } from "./socket_conn.ts";
 import { type Subscriber, subscriberOf } from "./subscriber.ts";
 
 const logger = getLogger(["sse-server", "http"]);
@@ -88,41 +90,55 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  * accepting and resolves once every connection has ended.
  */
 export class LeanHttpServer {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Server;
+  readonly #addr: Deno.NetAddr;
   readonly #options: LeanHttpOptions;
   readonly #handler: HttpHandler;
-  readonly #connections = new Set<Deno.Conn>();
+  readonly #connections = new Set<SocketConn>();
   /**
    * Connections waiting for a request head: new ones, and kept-alive ones
    * between requests.
    */
-  readonly #readingHead = new Set<Deno.Conn>();
+  readonly #readingHead = new Set<SocketConn>();
   readonly #tasks = new Set<Promise<void>>();
-  readonly #accepting: Promise<void>;
+  /** Settles when the listener has closed (after shutdown). */
+  readonly #listenerClosed = Promise.withResolvers<void>();
   #closed = false;
 
   private constructor(
-    listener: Deno.TcpListener,
+    listener: Server,
+    addr: Deno.NetAddr,
     options: LeanHttpOptions,
     handler: HttpHandler,
   ) {
     this.#listener = listener;
+    this.#addr = addr;
     this.#options = options;
     this.#handler = handler;
-    this.#accepting = this.#accept();
+    listener.on("connection", (socket: Socket) => this.#accept(socket));
+    // An accept error while open (e.g. out of file descriptors) is logged;
+    // the listener goes on.
+    listener.on("error", (error: Error) => {
+      logger.error("HTTP: accept failed: {error}", {
+        error: errorMessage(error),
+      });
+    });
   }
 
   /** Starts listening; throws {@linkcode StartupError} (exit 73) on failure. */
-  static listen(
+  static async listen(
     options: LeanHttpOptions,
     handler: HttpHandler,
-  ): LeanHttpServer {
+  ): Promise<LeanHttpServer> {
+    const listener = createServer();
     try {
-      return new LeanHttpServer(
-        Deno.listen({ hostname: options.hostname, port: options.port }),
-        options,
-        handler,
-      );
+      await new Promise<void>((resolve, reject) => {
+        listener.once("error", reject);
+        listener.listen({ host: options.hostname, port: options.port }, () => {
+          listener.off("error", reject);
+          resolve();
+        });
+      });
     } catch (error) {
       throw new StartupError(
         `cannot listen on HTTP port ${options.hostname}:${options.port}: ${
@@ -132,49 +148,60 @@ export class LeanHttpServer {
         { cause: error },
       );
     }
+    const bound = listener.address();
+    if (bound === null || typeof bound === "string") {
+      listener.close();
+      throw new StartupError(
+        `cannot listen on HTTP port ${options.hostname}:${options.port}`,
+        ExitCode.cantCreate,
+      );
+    }
+    return new LeanHttpServer(
+      listener,
+      { transport: "tcp", hostname: bound.address, port: bound.port },
+      options,
+      handler,
+    );
   }
 
   /** The address actually bound. */
   get addr(): Deno.NetAddr {
-    return this.#listener.addr;
+    return this.#addr;
   }
 
   /** Stops accepting; resolves when every connection has ended. */
   async shutdown(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      this.#listener.close();
+      this.#listener.close(() => this.#listenerClosed.resolve());
       // Connections waiting for a request head (new or kept alive between
       // requests) are not worth waiting for.
-      for (const conn of this.#readingHead) closeQuietly(conn);
+      for (const conn of this.#readingHead) conn.close();
     }
-    await this.#accepting;
     while (this.#tasks.size > 0) await Promise.all(this.#tasks);
+    await this.#listenerClosed.promise;
   }
 
   /** Cuts every connection at once (after a shutdown that took too long). */
   abortAll(): void {
-    for (const conn of this.#connections) closeQuietly(conn);
+    for (const conn of this.#connections) conn.close();
   }
 
-  #accept(): Promise<void> {
-    return acceptLoop(this.#listener, {
-      closed: () => this.#closed,
-      tasks: this.#tasks,
-      name: "HTTP",
-      serve: (conn) => {
-        this.#connections.add(conn);
-        return this.#serve(conn).finally(() => {
-          this.#connections.delete(conn);
-          closeQuietly(conn);
-        });
-      },
+  #accept(socket: Socket): void {
+    const conn = new SocketConn(socket);
+    if (this.#closed) return conn.close();
+    this.#connections.add(conn);
+    const task = this.#serve(conn).finally(() => {
+      this.#connections.delete(conn);
+      conn.close();
     });
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
   }
 
   /** Serves the requests of one connection, in order. */
-  async #serve(conn: Deno.Conn): Promise<void> {
-    const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+  async #serve(conn: SocketConn): Promise<void> {
+    const remoteAddr = conn.remoteAddr;
     // What is left of the previous request: bytes read past its head or body,
     // and body bytes to drop before the next head (undefined: none yet).
     let previous: { carried: Uint8Array; skip: number } | undefined;
@@ -224,7 +251,7 @@ export class LeanHttpServer {
    * kept alive; else undefined (the connection is done).
    */
   async #respond(
-    conn: Deno.Conn,
+    conn: SocketConn,
     remoteAddr: Deno.NetAddr,
     head: ParsedHead,
     rest: Uint8Array,
@@ -237,7 +264,7 @@ export class LeanHttpServer {
       head,
       rest,
       conn,
-      this.#listener.addr,
+      this.#addr,
     );
     let response: Response;
     try {
@@ -267,8 +294,7 @@ export class LeanHttpServer {
       // Head and body in one write: a second small write could wait for
       // the client's delayed acknowledgement of the first (Nagle).
       const responseHead = encodeHead(response, keepAlive, bytes.length);
-      await writeAll(
-        conn,
+      await conn.write(
         request.method === "HEAD" ? responseHead : concat(responseHead, bytes),
       );
       completed.resolve();
@@ -282,7 +308,7 @@ export class LeanHttpServer {
   }
 
   /** Writes a subscriber's stream until it ends or the client goes. */
-  async #stream(conn: Deno.Conn, start: StreamStart): Promise<void> {
+  async #stream(conn: SocketConn, start: StreamStart): Promise<void> {
     const { subscriber, completed } = start;
     try {
       await this.#writeStream(conn, subscriber, start.head);
@@ -294,11 +320,11 @@ export class LeanHttpServer {
   }
 
   async #writeStream(
-    conn: Deno.Conn,
+    conn: SocketConn,
     subscriber: Subscriber,
     head: Uint8Array,
   ): Promise<void> {
-    await writeAll(conn, head);
+    await conn.write(head);
     // Noticing a client that goes away while nothing is written: its end of
     // the connection reads as end-of-file.
     const watch = watchForClose(
@@ -308,7 +334,7 @@ export class LeanHttpServer {
     try {
       await pump(conn, subscriber);
     } finally {
-      closeQuietly(conn);
+      conn.close();
       await watch;
     }
   }
@@ -320,7 +346,7 @@ export class LeanHttpServer {
    * stays idle past the head timeout, before any byte of a request.
    */
   async #readHead(
-    conn: Deno.Conn,
+    conn: SocketConn,
     carried: Uint8Array,
     skip: number,
     keptAlive: boolean,
@@ -513,7 +539,7 @@ class BodyState {
 function buildRequest(
   head: ParsedHead,
   rest: Uint8Array,
-  conn: Deno.Conn,
+  conn: SocketConn,
   local: Deno.NetAddr,
 ): { request: Request; body: BodyState } {
   const host = head.headers.get("host") ?? `${local.hostname}:${local.port}`;
@@ -548,13 +574,13 @@ function buildRequest(
 /** Reads a connection through a buffer, for request bodies. */
 class ConnReader {
   #pending: Uint8Array;
-  readonly #conn: Deno.Conn;
+  readonly #conn: SocketConn;
   /** True while a read from the connection is under way. */
   busy = false;
   /** Send "100 Continue" before the first read from the connection. */
   sendContinue = false;
 
-  constructor(first: Uint8Array, conn: Deno.Conn) {
+  constructor(first: Uint8Array, conn: SocketConn) {
     this.#pending = first;
     this.#conn = conn;
   }
@@ -568,7 +594,7 @@ class ConnReader {
       try {
         if (this.sendContinue) {
           this.sendContinue = false;
-          await writeAll(this.#conn, CONTINUE);
+          await this.#conn.write(CONTINUE);
         }
         n = await this.#conn.read(buffer);
       } finally {
@@ -708,58 +734,44 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 async function writeSimple(
-  conn: Deno.Conn,
+  conn: SocketConn,
   status: number,
   message: string,
 ): Promise<void> {
   const body = encoder.encode(message + "\n");
-  await writeAll(
-    conn,
+  await conn.write(concat(
     encoder.encode(
       `HTTP/1.1 ${status} ${
         reason(status)
       }\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
     ),
-  );
-  await writeAll(conn, body);
+    body,
+  ));
 }
 
 /**
  * Writes a subscriber's chunks to the socket as they come, until the stream
  * ends (resolves) or a write fails (rejects). Driven by callbacks, not a
  * loop of awaits: a fan-out to 10,000 streams then costs one socket write
- * per stream and no promise or async frame per stream beyond the write's own,
- * and the writes start in the same turn as the hub's wake-up.
+ * per stream and no promise, closure or async frame per write, and the
+ * writes start in the same turn as the hub's wake-up. One write at a time:
+ * the next chunk is taken when the kernel has the last one, so what a
+ * connection owes stays in its subscriber's queue, where it is bounded.
  */
-function pump(conn: Deno.Conn, subscriber: Subscriber): Promise<void> {
+function pump(conn: SocketConn, subscriber: Subscriber): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    let chunk: Uint8Array = EMPTY;
-    let written = 0;
-    const onWritten = (n: number): void => {
-      written += n;
-      if (written < chunk.length) {
-        conn.write(chunk.subarray(written)).then(onWritten, reject);
-      } else {
-        next();
-      }
-    };
     const next = (): void => {
       const taken = subscriber.take();
       if (taken === null) return resolve();
       if (taken === undefined) return subscriber.whenReadable(next);
-      chunk = taken;
-      written = 0;
-      conn.write(chunk).then(onWritten, reject);
+      conn.send(taken, written);
+    };
+    const written = (error?: Error | null): void => {
+      if (error) reject(error);
+      else next();
     };
     next();
   });
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    written += await conn.write(bytes.subarray(written));
-  }
 }
 
 /**
@@ -770,7 +782,7 @@ const SCRAP = new Uint8Array(512);
 
 /** Reads and discards until the peer closes; then calls `onClose`. */
 async function watchForClose(
-  conn: Deno.Conn,
+  conn: SocketConn,
   onClose: () => void,
 ): Promise<void> {
   try {

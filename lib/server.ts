@@ -237,7 +237,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           },
         }, hub);
       }
-      server.#http = serveHttp(config, hub, server, {
+      server.#http = await serveHttp(config, hub, server, {
         replay: server.#cluster
           ? (channels, id) => server.#replay(channels, id)
           : undefined,
@@ -658,7 +658,7 @@ function serveHttp(
     | "onAuthFailure"
     | "replay"
   >,
-): HttpListener {
+): HttpListener | Promise<HttpListener> {
   const handler = createHttpHandler(
     {
       prefix: config.urlPath,
