@@ -2,13 +2,15 @@
  * The floor under the `steady` scenario: how fast can Deno alone write one
  * small event to 10,000 sockets, with no hub, no HTTP parsing and no
  * queues, on one event loop or on several (Web Workers accepting on the
- * same port with `reusePort`, which needs `--unstable-net`)? The server is
- * a child process; the subscribers are two Web Workers here, as in the
- * benchmark. Prints the publish-to-receive latency of every delivery
- * (p50, p99, max) for each number of event loops.
+ * same port with `reusePort`, which needs `--unstable-net`), through
+ * `Deno.listen` connections or `node:net` sockets (the lean engine's)? The
+ * server is a child process; the subscribers are two Web Workers here, as in
+ * the benchmark. Prints the publish-to-receive latency of every delivery
+ * (p50, p99, max) for each socket API and number of event loops.
  *
  * ```sh
- * deno run -A --unstable-net scripts/bench/raw_fanout.ts            # 1 and 2 loops
+ * deno run -A --unstable-net scripts/bench/raw_fanout.ts            # both APIs, 1 and 2 loops
+ * deno run -A --unstable-net scripts/bench/raw_fanout.ts --api node --loops 1
  * deno run -A --unstable-net scripts/bench/raw_fanout.ts --loops 2 --subscribers 5000
  * ```
  *
@@ -17,6 +19,7 @@
  * @module
  */
 
+import { createServer, type Socket } from "node:net";
 import { parseArgs } from "node:util";
 
 const HOST = "127.0.0.1";
@@ -24,8 +27,12 @@ const EVENTS_PER_SECOND = 5;
 const MEASURE_MS = 10_000;
 const HEAD = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
 
+/** Which sockets the server writes to. */
+type SocketApi = "deno" | "node";
+
 interface LoopStart {
   readonly port: number;
+  readonly api: SocketApi;
 }
 
 interface ClientStart {
@@ -41,7 +48,8 @@ type Self = {
 const self = globalThis as unknown as Self;
 
 /** One event loop: accepts its share of the connections, writes each event to all. */
-function runLoop({ port }: LoopStart): void {
+function runLoop({ port, api }: LoopStart): void {
+  if (api === "node") return runNodeLoop(port);
   const listener = Deno.listen({ hostname: HOST, port, reusePort: true });
   const conns: Deno.Conn[] = [];
   const head = new TextEncoder().encode(HEAD);
@@ -57,6 +65,25 @@ function runLoop({ port }: LoopStart): void {
   })();
   self.onmessage = (event: MessageEvent<Uint8Array>) => {
     for (const conn of conns) conn.write(event.data).catch(() => {});
+  };
+}
+
+/** {@linkcode runLoop} on `node:net` sockets, written as the lean engine does. */
+function runNodeLoop(port: number): void {
+  const sockets: Socket[] = [];
+  const written = () => {};
+  const server = createServer((socket) => {
+    socket.on("error", () => {});
+    socket.setNoDelay(true);
+    socket.once("data", () => {
+      socket.write(HEAD);
+      sockets.push(socket);
+      self.postMessage(sockets.length);
+    });
+  });
+  server.listen({ host: HOST, port, reusePort: true });
+  self.onmessage = (event: MessageEvent<Uint8Array>) => {
+    for (const socket of sockets) socket.write(event.data, written);
   };
 }
 
@@ -87,14 +114,14 @@ async function runClients({ port, count }: ClientStart): Promise<void> {
   self.onmessage = () => self.postMessage(latencies.splice(0));
 }
 
-/** The server process: `loops` event loops and a publisher at 5 events/s. */
-function serve(loops: number, port: number): void {
+/** The server process: `loops` event loops on `api` sockets, 5 events/s. */
+function serve(loops: number, port: number, api: SocketApi): void {
   const workers = Array.from(
     { length: loops },
     () =>
       new Worker(import.meta.url, {
         type: "module",
-        name: JSON.stringify({ role: "loop", port }),
+        name: JSON.stringify({ role: "loop", port, api }),
       }),
   );
   const encoder = new TextEncoder();
@@ -102,6 +129,14 @@ function serve(loops: number, port: number): void {
     const bytes = encoder.encode(`data: ${Date.now()} ${"x".repeat(60)}\n\n`);
     for (const worker of workers) worker.postMessage(bytes);
   }, 1000 / EVENTS_PER_SECOND);
+}
+
+function socketApi(given: string[] | undefined): SocketApi {
+  const api = given?.[0] ?? "deno";
+  if (api !== "deno" && api !== "node") {
+    throw new Error(`--api must be deno or node, got ${JSON.stringify(api)}`);
+  }
+  return api;
 }
 
 function reply<T>(worker: Worker, message?: unknown): Promise<T> {
@@ -119,7 +154,11 @@ function freePort(): number {
 }
 
 /** Runs one measurement with `loops` event loops and prints its figures. */
-async function measure(loops: number, subscribers: number): Promise<void> {
+async function measure(
+  api: SocketApi,
+  loops: number,
+  subscribers: number,
+): Promise<void> {
   const port = freePort();
   const server = new Deno.Command(Deno.execPath(), {
     args: [
@@ -131,6 +170,8 @@ async function measure(loops: number, subscribers: number): Promise<void> {
       String(loops),
       "--port",
       String(port),
+      "--api",
+      api,
     ],
     stdout: "null",
     stderr: "inherit",
@@ -155,7 +196,7 @@ async function measure(loops: number, subscribers: number): Promise<void> {
     )).flat().sort((a, b) => a - b);
     const at = (q: number) => all[Math.floor(q * (all.length - 1))];
     console.log(
-      `${loops} event loop(s), ${subscribers} subscribers, ${EVENTS_PER_SECOND} events/s: ` +
+      `${api}: ${loops} event loop(s), ${subscribers} subscribers, ${EVENTS_PER_SECOND} events/s: ` +
         `${all.length} deliveries, latency p50 ${at(0.5)} ms, p99 ${
           at(0.99)
         } ms, max ${all[all.length - 1]} ms`,
@@ -189,15 +230,18 @@ if (self.name) {
     options: {
       serve: { type: "string" },
       port: { type: "string" },
+      api: { type: "string", multiple: true },
       loops: { type: "string", multiple: true },
       subscribers: { type: "string", default: "10000" },
     },
   });
   if (values.serve !== undefined) {
-    serve(Number(values.serve), Number(values.port));
+    serve(Number(values.serve), Number(values.port), socketApi(values.api));
   } else {
-    for (const loops of (values.loops ?? ["1", "2"]).map(Number)) {
-      await measure(loops, Number(values.subscribers));
+    for (const api of values.api ?? ["deno", "node"]) {
+      for (const loops of (values.loops ?? ["1", "2"]).map(Number)) {
+        await measure(socketApi([api]), loops, Number(values.subscribers));
+      }
     }
   }
 }
