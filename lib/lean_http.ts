@@ -130,7 +130,9 @@ export class LeanHttpServer {
     options: LeanHttpOptions,
     handler: HttpHandler,
   ): Promise<LeanHttpServer> {
-    const listener = createServer();
+    // A client may close its sending side after its request and still wait
+    // for the answer; the connection is closed here, when served.
+    const listener = createServer({ allowHalfOpen: true });
     try {
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
@@ -775,23 +777,14 @@ function pump(conn: SocketConn, subscriber: Subscriber): Promise<void> {
 }
 
 /**
- * Where every stream's watch reads into: what a subscriber sends is thrown
- * away, so one buffer serves all instead of one per connection.
+ * Waits until the peer closes, dropping what it sends (a subscriber has
+ * nothing more to say); then calls `onClose`.
  */
-const SCRAP = new Uint8Array(512);
-
-/** Reads and discards until the peer closes; then calls `onClose`. */
 async function watchForClose(
   conn: SocketConn,
   onClose: () => void,
 ): Promise<void> {
-  try {
-    while ((await conn.read(SCRAP)) !== null) {
-      // A subscriber has nothing more to say; whatever it sends is dropped.
-    }
-  } catch {
-    // Closed by us when the stream ended, or reset by the peer.
-  }
+  await conn.discardUntilEnd();
   onClose();
 }
 

@@ -9,12 +9,19 @@
  * `node:net`), and an idle `node:net` connection holds less memory. The
  * engine above keeps its pull-style reads (head, body, close watch) through
  * {@linkcode SocketConn.read}; the socket is paused whenever it holds bytes
- * nobody has read, so a client cannot make the server buffer its input.
+ * nobody has read past `MAX_UNREAD`, so a client cannot make the server
+ * buffer its input.
  *
  * @module
  */
 
 import type { Socket } from "node:net";
+
+/**
+ * Most bytes received and not read yet before the socket stops reading
+ * (one arrival may overshoot it by its own size).
+ */
+const MAX_UNREAD = 65536;
 
 /**
  * A socket with pull reads (`read`), promised writes (`write`) and
@@ -26,7 +33,12 @@ export class SocketConn {
   readonly #socket: Socket;
   /** Bytes received and not read yet, oldest first. */
   readonly #received: Uint8Array[] = [];
+  /** Their total length. */
+  #receivedBytes = 0;
+  #paused = false;
   #ended = false;
+  /** Set by `discardUntilEnd`: what arrives from now on is dropped. */
+  #discarding = false;
   #error: Error | undefined;
   /** The pending `read`, woken by data, end or error. */
   #wake: (() => void) | undefined;
@@ -42,9 +54,15 @@ export class SocketConn {
     // delayed acknowledgement of the previous one.
     socket.setNoDelay(true);
     socket.on("data", (data: Uint8Array) => {
+      if (this.#discarding) return;
       this.#received.push(data);
-      // Read on demand: nothing more comes in until this is taken.
-      socket.pause();
+      this.#receivedBytes += data.length;
+      // Nothing more comes in while this much waits to be read. Pausing on
+      // every arrival instead would stop and restart reading per request.
+      if (this.#receivedBytes >= MAX_UNREAD) {
+        this.#paused = true;
+        socket.pause();
+      }
       this.#notify();
     });
     socket.on("end", () => this.#finish());
@@ -64,7 +82,6 @@ export class SocketConn {
     while (this.#received.length === 0) {
       if (this.#error) throw this.#error;
       if (this.#ended) return null;
-      this.#socket.resume();
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
     const first = this.#received[0];
@@ -72,7 +89,27 @@ export class SocketConn {
     into.set(n === first.length ? first : first.subarray(0, n));
     if (n === first.length) this.#received.shift();
     else this.#received[0] = first.subarray(n);
+    this.#receivedBytes -= n;
+    if (this.#paused && this.#receivedBytes < MAX_UNREAD) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
     return n;
+  }
+
+  /**
+   * Reads and drops everything until the client ends its side, the
+   * connection closes or fails: how a stream notices its client has gone.
+   */
+  async discardUntilEnd(): Promise<void> {
+    this.#discarding = true;
+    this.#received.length = 0;
+    this.#receivedBytes = 0;
+    this.#paused = false;
+    this.#socket.resume();
+    while (!this.#ended && !this.#error) {
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
   }
 
   /** Writes all of `bytes`; resolves once the kernel has them. */

@@ -5,16 +5,24 @@
 import assert from "node:assert/strict";
 import { Condition } from "./helpers/condition.ts";
 import { runProgram, startServer } from "./helpers/server_process.ts";
-import { connect, take } from "./helpers/sse_client.ts";
+import { connect, rawSubscribe, take } from "./helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 
-/** Sends raw bytes and reads the answer until the server closes. */
-async function exchange(port: number, request: string): Promise<string> {
+/**
+ * Sends raw bytes and reads the answer until the server closes; with
+ * `halfClose`, closes the sending side after the request.
+ */
+async function exchange(
+  port: number,
+  request: string,
+  { halfClose = false } = {},
+): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await conn.write(encoder.encode(request)).catch(() => 0);
+    if (halfClose) await conn.closeWrite();
     let answer = "";
     const buffer = new Uint8Array(4096);
     while (true) {
@@ -533,4 +541,45 @@ Deno.test("lean: Expect: 100-continue gets 100 Continue before the body is read,
   );
   const refused = await client.response();
   assert.equal(refused.status, 413);
+});
+
+Deno.test("lean: a client that closes its sending side after its request still gets the answer", async () => {
+  await using server = await startServer([], { engine: "lean" });
+  await using sub = await connect(`${server.baseUrl}/c`);
+  // Two pipelined requests: the second is answered after the server has
+  // seen the end of the client's side.
+  const answer = await exchange(
+    server.httpPort,
+    "GET /c?message=half HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "GET /c?message=closed HTTP/1.1\r\nHost: x\r\n\r\n",
+    { halfClose: true },
+  );
+  assert.equal(answer.match(/1 event sent to 1 client/g)?.length, 2, answer);
+  assert.deepEqual(
+    (await take(sub, 2)).map((event) => event.data),
+    ["half", "closed"],
+  );
+});
+
+Deno.test("lean: what a subscriber sends after its request is read and dropped, and its stream goes on", async () => {
+  await using server = await startServer([], { engine: "lean" });
+  const conn = await rawSubscribe(server.httpPort, "/c");
+  try {
+    // More than the kernel's socket buffers hold: unread, it would block.
+    const noise = new Uint8Array(16 << 20).fill(65);
+    for (let sent = 0; sent < noise.length;) {
+      sent += await conn.write(noise.subarray(sent));
+    }
+    await (await fetch(`${server.baseUrl}/c?message=after`)).text();
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(4096);
+    let received = "";
+    while (!received.includes("data: after\n")) {
+      const n = await conn.read(buffer);
+      assert.notEqual(n, null, `stream ended early: ${received}`);
+      received += decoder.decode(buffer.subarray(0, n!));
+    }
+  } finally {
+    conn.close();
+  }
 });
