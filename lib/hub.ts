@@ -20,10 +20,14 @@
  * 6. A subscriber whose reader waits is not woken at once: one zero-delay
  *    timer wakes all of them after the current burst of publishes, so a
  *    burst (many lines in one read of the control port) reaches each socket
- *    as one write instead of one wake-up per event per subscriber.
+ *    as one write instead of one wake-up per event per subscriber. After a
+ *    burst of several publishes (publishers are waiting on this thread) the
+ *    timer wakes `WAKE_SLICE` readers per turn, so that input is read
+ *    between slices and its events join the later readers' writes.
  * 7. The transport pulls with `Subscriber.take()` (or `next()`) when its
  *    socket took the previous write. The first reader of a chunk joins its
- *    parts once; every subscriber writes the same joined bytes.
+ *    parts once; every subscriber writes the same joined bytes (readers
+ *    holding the same run of chunks share one join of the run).
  *
  * Bounds: each subscriber queues at most `maxQueuedBytes`; one more event and
  * it is dropped as a slow consumer (logged), so a client that stops reading
@@ -128,6 +132,12 @@ export const GAP_EVENT = "sse-gap";
 const logger = getLogger(["sse-server", "hub"]);
 
 /**
+ * Readers woken per turn while publishers wait: about 10 ms of socket writes
+ * at the measured cost of a small write (see `Hub#wakeReaders`).
+ */
+export const WAKE_SLICE = 1000;
+
+/**
  * Owns every channel and subscriber. Create one per server; `close()` ends
  * every stream and stops the keep-alive timer.
  *
@@ -156,16 +166,13 @@ export class Hub implements Disposable {
   /** Subscribers with new bytes whose readers wait, woken by one timer. */
   #toWake: Subscriber[] = [];
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Publishes since the wake timer last fired. */
+  #publishesSinceWake = 0;
   readonly #scheduleWake = (subscriber: Subscriber): void => {
     this.#toWake.push(subscriber);
-    this.#wakeTimer ??= setTimeout(this.#wakeAll, 0);
+    this.#wakeTimer ??= setTimeout(this.#onWakeTimer, 0);
   };
-  readonly #wakeAll = (): void => {
-    const list = this.#toWake;
-    this.#toWake = [];
-    this.#wakeTimer = undefined;
-    for (const subscriber of list) subscriber.wake();
-  };
+  readonly #onWakeTimer = (): void => this.#wakeReaders(false);
   /** Where publishes go until a reader takes it or the channels change. */
   #chunk: SharedChunk | null = null;
   readonly #backlog: Backlog;
@@ -347,6 +354,7 @@ export class Hub implements Disposable {
     if (events.length === 0 || this.#closed) {
       return { events: 0, clients: 0, ids: [] };
     }
+    this.#publishesSinceWake++;
     const now = Date.now();
     const history = this.history;
     const ids: (string | undefined)[] = [];
@@ -403,13 +411,37 @@ export class Hub implements Disposable {
     this.#closed = true;
     clearInterval(this.#keepAliveTimer);
     clearTimeout(this.#wakeTimer);
-    this.#wakeAll();
+    this.#wakeReaders(true);
     this.#backlog.release();
     for (const sub of [...this.#subscribers]) sub.close("server halting");
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Wakes the waiting readers that have new bytes: all of them when `all`
+   * or when one publish came since the last time (a low rate: one turn
+   * reaches every socket soonest). When several came, publishers are
+   * waiting on this thread: then `WAKE_SLICE` readers per turn, and the
+   * rest after a zero-delay timer, so that input is read between slices and
+   * its events join the writes of the readers not woken yet.
+   */
+  #wakeReaders(all: boolean): void {
+    this.#wakeTimer = undefined;
+    const list = this.#toWake;
+    const sliced = !all && this.#publishesSinceWake > 1 &&
+      list.length > WAKE_SLICE;
+    this.#publishesSinceWake = 0;
+    if (sliced) {
+      this.#toWake = list.slice(WAKE_SLICE);
+      this.#wakeTimer = setTimeout(this.#onWakeTimer, 0);
+      list.length = WAKE_SLICE;
+    } else {
+      this.#toWake = [];
+    }
+    for (const subscriber of list) subscriber.wake();
   }
 
   #tick(): void {

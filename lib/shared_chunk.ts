@@ -29,6 +29,11 @@ export class SharedChunk {
   #parts: Uint8Array[] = [];
   #length = 0;
   #sealed = false;
+  /**
+   * The chunks last joined after this one for a reader, and the joined
+   * bytes: readers whose queues hold the same run share one join.
+   */
+  #run: { chunks: SharedChunk[]; bytes: Uint8Array } | null = null;
 
   constructor(key: string) {
     this.key = key;
@@ -72,5 +77,30 @@ export class SharedChunk {
     this.#sealed = true;
     if (this.#parts.length !== 1) this.#parts = [concatBytes(this.#parts)];
     return this.#parts[0];
+  }
+
+  /**
+   * This chunk's bytes followed by those of `queue[from]` to `queue[to - 1]`
+   * (shared chunks queued after it), joined once for every reader that
+   * holds the same run: readers woken after further publishes (see the
+   * hub's wake slices) then write one array, not a copy each. Seals them.
+   */
+  joinedWith(
+    queue: readonly SharedChunk[],
+    from: number,
+    to: number,
+  ): Uint8Array {
+    const run = this.#run;
+    if (run && run.chunks.length === to - from) {
+      let same = true;
+      for (let i = from; i < to && same; i++) {
+        same = run.chunks[i - from] === queue[i];
+      }
+      if (same) return run.bytes;
+    }
+    const chunks = queue.slice(from, to);
+    const bytes = concatBytes([this.bytes(), ...chunks.map((c) => c.bytes())]);
+    this.#run = { chunks, bytes };
+    return bytes;
   }
 }

@@ -359,19 +359,33 @@ export class Subscriber {
       queue.shift();
       return firstBytes;
     }
-    const parts = [firstBytes];
     let total = firstBytes.length;
     let taken = 1;
+    let allShared = first instanceof SharedChunk;
     while (taken < queue.length) {
       const item = queue[taken];
       if (total + item.length > WRITE_MAX) break;
-      const bytes = item instanceof SharedChunk ? item.bytes() : item;
-      parts.push(bytes);
-      total += bytes.length;
+      total += item.length;
+      allShared &&= item instanceof SharedChunk;
       taken++;
     }
+    let bytes: Uint8Array;
+    if (taken === 1) bytes = firstBytes;
+    else if (allShared) {
+      bytes = (first as SharedChunk).joinedWith(
+        queue as SharedChunk[],
+        1,
+        taken,
+      );
+    } else {
+      bytes = concatBytes(
+        queue.slice(0, taken).map((item) =>
+          item instanceof SharedChunk ? item.bytes() : item
+        ),
+      );
+    }
     queue.splice(0, taken);
-    return parts.length === 1 ? firstBytes : concatBytes(parts);
+    return bytes;
   }
 
   /**

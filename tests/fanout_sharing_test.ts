@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { within } from "./helpers/condition.ts";
-import { Hub } from "../lib/hub.ts";
+import { Hub, WAKE_SLICE } from "../lib/hub.ts";
 import { BACKLOG_SHARE_MAX, STALL_MS } from "../lib/backlog.ts";
 import { KEEP_ALIVE, type SseEvent } from "../lib/sse_format.ts";
 import { BIG, NO_KEEPALIVE, text, wire } from "./helpers/hub_bytes.ts";
@@ -28,6 +28,72 @@ Deno.test("Hub: a burst reaches every subscriber as the same joined bytes", asyn
   // One join for all: the very same array, not a copy each.
   assert.equal(chunks[1], chunks[0]);
   assert.equal(chunks[2], chunks[0]);
+});
+
+Deno.test("Hub: readers holding the same run of bursts write one joined array", async () => {
+  using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  const first = hub.subscribe(["a"], "x:1");
+  const later = [2, 3].map((n) => hub.subscribe(["a"], `x:${n}`));
+  hub.publish(["a"], [event(1)]);
+  // Taken by one reader, the first burst is closed; the next is another.
+  assert.equal(text(await first.next()), wire(event(1)));
+  hub.publish(["a"], [event(2)]);
+  const [one, two] = await Promise.all(later.map((sub) => sub.next()));
+  assert.equal(text(one), wire(event(1), event(2)));
+  assert.equal(two, one);
+});
+
+/**
+ * Subscribers whose readers wait, and the order they are woken in: when
+ * the first is woken, a microtask notes how many were woken in that turn.
+ */
+function waitingReaders(hub: Hub, count: number) {
+  const subs = Array.from(
+    { length: count },
+    (_, i) => hub.subscribe(["a"], `x:${i}`),
+  );
+  const woken: number[] = [];
+  const firstTurn = Promise.withResolvers<number>();
+  const all = Promise.withResolvers<void>();
+  subs.forEach((sub, i) => {
+    assert.equal(sub.take(), undefined);
+    sub.whenReadable(() => {
+      if (woken.length === 0) {
+        queueMicrotask(() => firstTurn.resolve(woken.length));
+      }
+      woken.push(i);
+      if (woken.length === count) all.resolve();
+    });
+  });
+  return { subs, woken, firstTurn: firstTurn.promise, all: all.promise };
+}
+
+Deno.test("Hub: one publish wakes every waiting reader in one turn", async () => {
+  using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  const { firstTurn } = waitingReaders(hub, WAKE_SLICE + 500);
+  hub.publish(["a"], [event(1)]);
+  assert.equal(await firstTurn, WAKE_SLICE + 500);
+});
+
+Deno.test("Hub: a burst of publishes wakes readers a slice per turn, and input between slices joins the later readers' writes", async () => {
+  using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  const { subs, woken, firstTurn, all } = waitingReaders(
+    hub,
+    WAKE_SLICE + 500,
+  );
+  hub.publish(["a"], [event(1)]);
+  hub.publish(["a"], [event(2)]);
+  assert.equal(await firstTurn, WAKE_SLICE);
+  assert.deepEqual(woken, [...Array(WAKE_SLICE).keys()]);
+  // The first slice takes its bytes, as a transport would when woken.
+  for (const i of woken) {
+    assert.equal(text(subs[i].take()), wire(event(1), event(2)));
+  }
+  hub.publish(["a"], [event(3)]);
+  await within(all, 1000, "the other readers woken");
+  const rest = subs.slice(WAKE_SLICE).map((sub) => sub.take());
+  assert.equal(text(rest[0]), wire(event(1), event(2), event(3)));
+  for (const bytes of rest) assert.equal(bytes, rest[0]);
 });
 
 Deno.test("Hub: a subscriber joining in the middle of a burst gets only what follows", async () => {

@@ -16,9 +16,13 @@ export const BIG = 1 << 20;
 /** Long enough that no keep-alive interferes with a test not about them. */
 export const NO_KEEPALIVE = 60_000;
 
-/** A chunk as text; fails on the end of the stream (`null`). */
-export function text(chunk: Uint8Array | null): string {
+/**
+ * A chunk as text; fails on the end of the stream (`null`) and on nothing
+ * queued (`undefined`, from `Subscriber.take`).
+ */
+export function text(chunk: Uint8Array | null | undefined): string {
   assert.ok(chunk !== null, "expected bytes, got the end of the stream");
+  assert.ok(chunk !== undefined, "expected bytes, got nothing queued");
   return decoder.decode(chunk);
 }
 
