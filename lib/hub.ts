@@ -132,10 +132,14 @@ export const GAP_EVENT = "sse-gap";
 const logger = getLogger(["sse-server", "hub"]);
 
 /**
- * Readers woken per turn while publishers wait: about 10 ms of socket writes
- * at the measured cost of a small write (see `Hub#wakeReaders`).
+ * Readers woken per turn while publishers wait (see `Hub#wakeReaders`):
+ * about 2.5 ms of small socket writes here. Smaller slices let more input
+ * join each write (fan-out by POST to 1,000 subscribers: 0.7M deliveries/s
+ * unsliced, 1.9M at 250, 3.1M at 100), but each slice ends with a
+ * zero-delay timer (about 2 ms), which a round of 10,000 readers pays once
+ * per slice.
  */
-export const WAKE_SLICE = 1000;
+export const WAKE_SLICE = 250;
 
 /**
  * Owns every channel and subscriber. Create one per server; `close()` ends
