@@ -8,8 +8,8 @@
  * all: 1 event loop, p99 latency about 130 ms with `Deno.Conn`, 90 ms with
  * `node:net`), and an idle `node:net` connection holds less memory. The
  * engine above keeps its pull-style reads (head, body, close watch) through
- * {@linkcode SocketConn.read}; the socket is paused whenever it holds bytes
- * nobody has read past `MAX_UNREAD`, so a client cannot make the server
+ * {@linkcode SocketConn.read}; the socket stops reading while more than
+ * `MAX_UNREAD` bytes wait to be read, so a client cannot make the server
  * buffer its input.
  *
  * @module
