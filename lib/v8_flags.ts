@@ -3,15 +3,17 @@
  * `deno compile` (scripts/build.sh), the re-executed daemon, the tests and
  * the benchmark all use these.
  *
- * `--heap-growing-percent=25`: V8 lets the heap grow by at most 25 % between
- * full collections (by default up to 4x). At tens of thousands of events per
- * second to 10,000 subscribers most of the heap is short-lived promises and
- * buffers of socket writes that survive a scavenge; letting them pile up
- * cost about 100 MiB more peak memory (fanout-10k: 365 -> 277 MiB peak RSS)
- * for about 0.2 µs less CPU per delivery.
+ * `--heap-growing-percent=100`: V8 lets the heap at most double between
+ * full collections (by default up to 4x). Measured with 10,000 subscribers
+ * (one run each, `deno task bench`): with no flag, peak RSS reached 278-298
+ * MiB in `fanout-10k` and `flood` (the limit we keep under is 300 MB) and
+ * 18-19 KiB per idle connection; at 25 % the peaks were 250-263 MiB but
+ * every collection came sooner, costing 8-10 % of fan-out throughput and
+ * about 5 ms of `steady` p99 (111-113 against 102-108 ms); at 100 % the
+ * peaks are 256-282 MiB with most of that throughput and latency back.
  *
  * @module
  */
 
 /** Flags for `--v8-flags=`, comma-separated. */
-export const V8_FLAGS = "--heap-growing-percent=25";
+export const V8_FLAGS = "--heap-growing-percent=100";
