@@ -6,8 +6,7 @@
  * 10,000 sockets costs Deno's own `Deno.Conn.write` far more than the
  * `node:net` socket's write (`scripts/bench/raw_fanout.ts`, with no hub at
  * all: 1 event loop, p99 latency about 130 ms with `Deno.Conn`, 90 ms with
- * `node:net`), and an idle `node:net` connection holds less memory. The
- * engine above keeps its pull-style reads (head, body, close watch) through
+ * `node:net`), for about 1 KiB more per idle connection. The engine above keeps its pull-style reads (head, body, close watch) through
  * {@linkcode SocketConn.read}; the socket stops reading while more than
  * `MAX_UNREAD` bytes wait to be read, so a client cannot make the server
  * buffer its input.
