@@ -2,7 +2,11 @@
 // to wait for the subscribers (--max-backlog), a client that never reads does
 // not hold it back, and the reading subscriber loses nothing.
 import assert from "node:assert/strict";
-import { startServer, testBothEngines } from "./helpers/server_process.ts";
+import {
+  adminUrl,
+  startServer,
+  testBothEngines,
+} from "./helpers/server_process.ts";
 import { connect, rawSubscribe } from "./helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
@@ -42,10 +46,7 @@ testBothEngines(
       ],
       { control: true, engine },
     );
-    const adminPort = (await server.waitForOutput(
-      /admin \(status, metrics, dashboard\) on [^ ]+:(\d+)/,
-    ))[1];
-    const admin = `http://127.0.0.1:${adminPort}`;
+    const admin = await adminUrl(server);
     const stalled = [
       await rawSubscribe(server.httpPort, "/c"),
       await rawSubscribe(server.httpPort, "/c"),

@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { Condition, within } from "./helpers/condition.ts";
 import { type RedisServer, startRedis } from "./helpers/redis_server.ts";
-import { type RunningServer, startServer } from "./helpers/server_process.ts";
+import {
+  adminUrl,
+  type RunningServer,
+  startServer,
+} from "./helpers/server_process.ts";
 import {
   connect,
   rawSubscribe,
@@ -867,9 +871,7 @@ Deno.test("cluster: an instance whose subscribers owe too much pauses its Redis 
     ],
   ]);
   const [a, b] = cluster.all;
-  const adminPort = (await b.waitForOutput(
-    /admin \(status, metrics, dashboard\) on [^ ]+:(\d+)/,
-  ))[1];
+  const admin = await adminUrl(b);
   const stalled = [
     await rawSubscribe(b.httpPort, "/c"),
     await rawSubscribe(b.httpPort, "/c"),
@@ -891,7 +893,7 @@ Deno.test("cluster: an instance whose subscribers owe too much pauses its Redis 
       events.map((event) => event.data),
       Array.from({ length: COUNT }, (_, i) => `${i} ${payload}`),
     );
-    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`))
+    const metrics = await (await fetch(`${admin}/metrics`))
       .text();
     const pushbacks = Number(
       /^sse_server_pushbacks_total (\d+)$/m.exec(metrics)?.[1],

@@ -3,7 +3,7 @@
 // change when clients connect and events are published.
 import assert from "node:assert/strict";
 import { findChromium, launchChromium } from "./helpers/cdp.ts";
-import { startServer } from "./helpers/server_process.ts";
+import { adminUrl, startServer } from "./helpers/server_process.ts";
 import { connect } from "./helpers/sse_client.ts";
 
 const ARTIFACTS = new URL("./.artifacts/", import.meta.url).pathname;
@@ -11,10 +11,10 @@ const ARTIFACTS = new URL("./.artifacts/", import.meta.url).pathname;
 Deno.test("dashboard: live numbers, channels and recent events in Chromium", async () => {
   const executable = await findChromium();
   await using server = await startServer(["--admin-port", "0"]);
-  const port = (await server.waitForOutput(/admin .* on [^ ]+:(\d+)/))[1];
+  const admin = await adminUrl(server);
   await using browser = await launchChromium({ executable });
   const page = await browser.newPage(1280, 900);
-  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.goto(`${admin}/`);
   await page.waitFor(`document.getElementById("state").textContent === "live"`);
   await page.waitFor(
     `document.getElementById("connections").textContent === "0"`,

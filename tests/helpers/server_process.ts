@@ -205,6 +205,19 @@ export async function startServer(
   };
 }
 
+/**
+ * The admin port's base URL (`http://127.0.0.1:PORT`), once the server has
+ * logged where it listens; for a server started with `--admin-port 0`.
+ */
+export async function adminUrl(
+  server: Pick<RunningServer, "waitForOutput">,
+): Promise<string> {
+  const [, port] = await server.waitForOutput(
+    /admin \(status, metrics, dashboard\) on [^ ]+:(\d+)/,
+  );
+  return `http://127.0.0.1:${port}`;
+}
+
 /** Runs the program to completion (for option errors, --help). */
 export async function runProgram(
   args: readonly string[],
