@@ -175,6 +175,7 @@ function serverConfig(
     getPublish: options.getPublish,
     httpEngine: options.httpEngine,
     headTimeoutMs: options.headTimeout * 1000,
+    bodyTimeoutMs: options.bodyTimeout * 1000,
     adminPort: options.adminPort,
     adminBind: options.adminBind,
     controlBind: options.controlBind,

@@ -28,6 +28,7 @@ import {
 } from "./instruction.ts";
 import { checkNames, type NameLimits } from "./limits.ts";
 import {
+  BodyTimeoutError,
   BodyTooLargeError,
   fromQuery,
   parsePostBody,
@@ -37,6 +38,13 @@ import {
 } from "./post_body.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import { ClusterUnavailableError } from "./cluster.ts";
+import {
+  BadTargetError,
+  isValidHost,
+  parseTarget,
+  type RequestTarget,
+  targetOf,
+} from "./request_target.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 
@@ -48,6 +56,21 @@ export interface HttpHandlerOptions {
   readonly maxUrlLength: number;
   /** Largest POST body, in bytes (else 413). */
   readonly maxBody: number;
+  /** Time for a POST body to arrive (else 408 and the connection closed). */
+  readonly bodyTimeoutMs: number;
+  /**
+   * Refuse chunked request bodies with 411: for `Deno.serve`, which reads
+   * a chunked body's trailers with no bound in size (the lean engine
+   * bounds them itself).
+   */
+  readonly refuseChunked?: boolean;
+  /**
+   * Refuse with 400 any request from a connection (peer address and port)
+   * whose event stream is open: `Deno.serve` runs requests pipelined
+   * behind a subscription on HTTP/1.1 while the stream lasts. Not for
+   * HTTP/2, where one connection rightly carries many requests.
+   */
+  readonly refusePipelined?: boolean;
   /** Accept publishing by GET query. */
   readonly getPublish: boolean;
   /** Sent as `retry:` when a stream opens. */
@@ -109,6 +132,12 @@ interface Context {
   readonly cors: Readonly<Record<string, string>>;
 }
 
+/** The request handler both HTTP engines serve. */
+export type HttpHandler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
 /**
  * Builds the request handler for `Deno.serve`.
  *
@@ -122,9 +151,11 @@ export function createHttpHandler(
   options: HttpHandlerOptions,
   hub: Hub,
   dispatcher: Dispatcher,
-): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+): HttpHandler {
   const prefix = options.prefix.replace(/\/+$/, "");
   const anyOrigin = options.corsOrigins.includes("*");
+  /** Peers (`address:port`) with an open event stream. */
+  const streaming = new Set<string>();
   const origins = new Set(options.corsOrigins);
 
   /** CORS headers for this request's origin. */
@@ -149,16 +180,47 @@ export function createHttpHandler(
       address: remote.hostname,
       cors: corsFor(request),
     };
-    if (request.url.length > options.maxUrlLength) {
-      warn(ctx, `request URL too long (${request.url.length} characters)`);
+    if (options.refusePipelined && streaming.has(ctx.source.name)) {
+      return refuse(
+        ctx,
+        400,
+        "a request pipelined behind an event stream is not served",
+      );
+    }
+    // The Host header is checked before anything reads the URL the engine
+    // built from it; the path then comes from the request target alone.
+    const host = request.headers.get("host");
+    if (host !== null && !isValidHost(host)) {
+      return refuse(ctx, 400, "malformed Host header");
+    }
+    if (options.refuseChunked && request.headers.has("transfer-encoding")) {
+      // Cancelled, the body makes the engine close the connection.
+      request.body?.cancel().catch(() => {});
+      return refuse(
+        ctx,
+        411,
+        "chunked request bodies are not accepted by --http-engine serve; send Content-Length",
+        request.method === "POST" ? "json" : "text",
+        { Connection: "close" },
+      );
+    }
+    const raw = targetOf(request.url);
+    if (raw.length > options.maxUrlLength) {
+      warn(ctx, `request URL too long (${raw.length} characters)`);
       return text(
         ctx,
         414,
         `URL too long (limit ${options.maxUrlLength} characters)`,
       );
     }
-    const url = new URL(request.url);
-    const path = url.pathname;
+    let target: RequestTarget;
+    try {
+      target = parseTarget(raw);
+    } catch (error) {
+      if (!(error instanceof BadTargetError)) throw error;
+      return refuse(ctx, 400, error.message);
+    }
+    const path = target.path;
     if (prefix !== "" && path !== prefix && !path.startsWith(prefix + "/")) {
       return text(ctx, 404, "not found");
     }
@@ -193,16 +255,17 @@ export function createHttpHandler(
         method === "POST" ? "json" : "text",
       );
     }
+    if (method === "POST") return await post(request, target, channels, ctx);
+    const params = new URLSearchParams(target.query);
+    // HEAD is authorised as the subscription it describes, and never
+    // publishes: it answers what GET would, without a stream.
     if (method === "HEAD") {
-      return new Response(null, {
-        headers: { ...STREAM_HEADERS, ...ctx.cors },
-      });
+      return await subscribe(request, params, channels, ctx, info.completed);
     }
-    if (method === "POST") return await post(request, url, channels, ctx);
 
     let query: PublishRequest;
     try {
-      query = fromQuery(url.search.slice(1));
+      query = fromQuery(target.query);
     } catch (error) {
       if (!(error instanceof InstructionError)) throw error;
       return refuse(ctx, 400, error.message);
@@ -219,7 +282,7 @@ export function createHttpHandler(
       if (denied) return denied;
       return await publish(channels, query, ctx, "text");
     }
-    return await subscribe(request, url, channels, ctx, info.completed);
+    return await subscribe(request, params, channels, ctx, info.completed);
   };
 
   /** A refusal when the request may not publish to `channels`, else null. */
@@ -249,7 +312,7 @@ export function createHttpHandler(
 
   async function subscribe(
     request: Request,
-    url: URL,
+    params: URLSearchParams,
     channels: string[],
     ctx: Context,
     completed: Promise<void>,
@@ -257,7 +320,7 @@ export function createHttpHandler(
     // The header is what EventSource sends when it reconnects, so it is
     // newer than a lastEventId written into the URL.
     const lastEventId = request.headers.get("last-event-id") ??
-      url.searchParams.get("lastEventId") ?? undefined;
+      params.get("lastEventId") ?? undefined;
     if (lastEventId !== undefined) {
       try {
         validateId(lastEventId);
@@ -271,7 +334,7 @@ export function createHttpHandler(
         (options.authCookie === undefined
           ? undefined
           : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
-        url.searchParams.get("access_token") ?? undefined,
+        params.get("access_token") ?? undefined,
       channels,
     );
     if (!auth.ok) return authFailure(ctx, auth, "text");
@@ -296,6 +359,9 @@ export function createHttpHandler(
         `too many streams from ${ctx.address} (limit ${options.maxClientsPerIp})`,
       );
     }
+    if (request.method === "HEAD") {
+      return new Response(null, { headers: streamHeaders(ctx) });
+    }
     // With a replay from elsewhere (Redis), the subscriber joins the fan-out
     // first and holds live events until the replay is in.
     const external = options.replay !== undefined && lastEventId !== undefined;
@@ -312,16 +378,21 @@ export function createHttpHandler(
     }
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
-    const done = () => subscriber.close("client disconnected");
+    const peer = ctx.source.name;
+    streaming.add(peer);
+    const done = () => {
+      streaming.delete(peer);
+      subscriber.close("client disconnected");
+    };
     completed.then(done, done);
     return new Response(subscriber.readable(), {
-      headers: { ...STREAM_HEADERS, ...ctx.cors },
+      headers: streamHeaders(ctx),
     });
   }
 
   async function post(
     request: Request,
-    url: URL,
+    target: RequestTarget,
     channels: string[],
     ctx: Context,
   ): Promise<Response> {
@@ -333,15 +404,24 @@ export function createHttpHandler(
     }
     let parsed: PublishRequest;
     try {
-      const body = await readBody(request, options.maxBody);
+      const body = await readBody(
+        request,
+        options.maxBody,
+        options.bodyTimeoutMs,
+      );
       parsed = parsePostBody(
         request.headers.get("content-type") ?? "",
         body,
-        url.searchParams,
+        new URLSearchParams(target.query),
       );
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return refuse(ctx, 413, error.message, "json");
+      }
+      if (error instanceof BodyTimeoutError) {
+        // The rest of the body may still come: the connection cannot be
+        // used for another request.
+        return refuse(ctx, 408, error.message, "json", { Connection: "close" });
       }
       if (error instanceof UnsupportedMediaTypeError) {
         return refuse(ctx, 415, error.message, "json");
@@ -411,6 +491,11 @@ export function createHttpHandler(
       }`,
     );
   }
+}
+
+/** Headers of an event stream. */
+function streamHeaders(ctx: Context): Record<string, string> {
+  return { ...STREAM_HEADERS, ...ctx.cors };
 }
 
 /** Logs a refused request and answers it; nothing was published. */

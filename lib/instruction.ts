@@ -150,8 +150,9 @@ export function parseInstructionLine(line: string): Instruction | null {
   }
   if (eq < 0) {
     if (/[ \t\v\f]/.test(text)) {
+      // Not echoed: a line without '=' may be a credential sent astray.
       throw new InstructionError(
-        `no '=' in ${JSON.stringify(text)} (a command is a single word)`,
+        `no '=' in a line of ${text.length} characters (a command is a single word)`,
       );
     }
     return { kind: "command", command: text };

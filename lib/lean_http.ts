@@ -35,38 +35,40 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createServer, type Server, type Socket } from "node:net";
+import { concatBytes } from "./bytes.ts";
 import { errorMessage, ExitCode, StartupError } from "./errors.ts";
+import type { HttpHandler } from "./http_server.ts";
+import {
+  BodyState,
+  chunkedBody,
+  ConnReader,
+  latin1,
+  lengthBody,
+} from "./lean_body.ts";
+import {
+  hasToken,
+  HeadError,
+  type HeadLimits,
+  type ParsedHead,
+  parseHead,
+} from "./lean_head.ts";
+import { encodeHead, simpleResponse } from "./lean_response.ts";
 import { SocketConn } from "./socket_conn.ts";
 import { type Subscriber, subscriberOf } from "./subscriber.ts";
 
 const logger = getLogger(["sse-server", "http"]);
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Settings of a {@linkcode LeanHttpServer}. */
 export interface LeanHttpOptions {
   readonly hostname: string;
   /** TCP port; 0 lets the system choose. */
   readonly port: number;
-  /** Largest request head (request line and headers), in bytes. */
+  /** Largest header section (and trailer section), in bytes (else 431). */
   readonly maxHeadBytes: number;
+  /** Longest request target, in bytes (else 414). */
+  readonly maxTargetBytes: number;
   /** Time allowed for the whole request head to arrive. */
   readonly headTimeoutMs: number;
-}
-
-/** The request handler both engines share. */
-export type HttpHandler = (
-  request: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-) => Response | Promise<Response>;
-
-/** A bad request head: the status to answer with and why. */
-class HeadError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
 }
 
 /**
@@ -81,9 +83,8 @@ const TIMED_OUT = Symbol("timed out");
 
 const EMPTY = new Uint8Array(0);
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// Field values: visible ASCII, space, tab and obs-text; no CR, LF or NUL.
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** First size of the buffer a request head is read into. */
+const HEAD_BUFFER_START = 1024;
 
 /**
  * Listens and serves until {@linkcode LeanHttpServer.shutdown}, which stops
@@ -193,7 +194,14 @@ export class LeanHttpServer {
     const conn = new SocketConn(socket);
     if (this.#closed) return conn.close();
     this.#connections.add(conn);
-    const task = this.#serve(conn).finally(() => {
+    // The last resort: whatever goes wrong with one connection is a bug to
+    // log with its peer, never a reason for the process to end.
+    const task = this.#serve(conn).catch((error) => {
+      logger.error("http {addr}: internal error, connection closed: {error}", {
+        addr: `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`,
+        error: errorMessage(error),
+      });
+    }).finally(() => {
       this.#connections.delete(conn);
       conn.close();
     });
@@ -226,7 +234,9 @@ export class LeanHttpServer {
             status: error.status,
             reason: error.message,
           });
-          await writeSimple(conn, error.status, error.message).catch(() => {});
+          await conn.write(
+            simpleResponse(error.status, error.message, error.headers),
+          ).catch(() => {});
         }
         return;
       } finally {
@@ -262,12 +272,19 @@ export class LeanHttpServer {
   > {
     const completed = Promise.withResolvers<void>();
     completed.promise.catch(() => {}); // observed by the handler, if at all
-    const { request, body } = buildRequest(
-      head,
-      rest,
-      conn,
-      this.#addr,
-    );
+    let built: { request: Request; body: BodyState };
+    try {
+      built = buildRequest(head, rest, conn, this.#options.maxHeadBytes);
+    } catch (error) {
+      // The head passed parseHead, so this is a gap in it: refuse, log.
+      logger.error("http {addr}: request refused: {error}", {
+        addr: `${remoteAddr.hostname}:${remoteAddr.port}`,
+        error: errorMessage(error),
+      });
+      await conn.write(simpleResponse(400, "bad request")).catch(() => {});
+      return {};
+    }
+    const { request, body } = built;
     let response: Response;
     try {
       response = await this.#handler(request, {
@@ -297,7 +314,9 @@ export class LeanHttpServer {
       // the client's delayed acknowledgement of the first (Nagle).
       const responseHead = encodeHead(response, keepAlive, bytes.length);
       await conn.write(
-        request.method === "HEAD" ? responseHead : concat(responseHead, bytes),
+        request.method === "HEAD"
+          ? responseHead
+          : concatBytes([responseHead, bytes]),
       );
       completed.resolve();
     } catch (error) {
@@ -326,6 +345,10 @@ export class LeanHttpServer {
     subscriber: Subscriber,
     head: Uint8Array,
   ): Promise<void> {
+    // A subscriber dropped (a slow consumer, a client gone) cuts its socket
+    // at once: a pending write to a client that does not read would
+    // otherwise hold the socket and its kernel buffers for minutes.
+    subscriber.onDrop(() => conn.close());
     await conn.write(head);
     // Noticing a client that goes away while nothing is written: its end of
     // the connection reads as end-of-file.
@@ -353,13 +376,18 @@ export class LeanHttpServer {
     skip: number,
     keptAlive: boolean,
   ): Promise<{ head: ParsedHead; rest: Uint8Array } | null> {
-    const { maxHeadBytes, headTimeoutMs } = this.#options;
+    const { maxHeadBytes, maxTargetBytes, headTimeoutMs } = this.#options;
+    const limits: HeadLimits = {
+      maxHeaderBytes: maxHeadBytes,
+      maxTargetBytes,
+    };
     const skipped = Math.min(skip, carried.length);
     skip -= skipped;
     carried = carried.subarray(skipped);
     // Most heads are far below the limit: start small, grow when needed, so
     // that accepting 10,000 connections does not churn 16 KiB buffers.
-    const largest = maxHeadBytes + 4;
+    // The request line (method, target, version) and the header lines.
+    const largest = maxTargetBytes + 32 + maxHeadBytes + 4;
     let buffer = new Uint8Array(
       Math.min(largest, Math.max(HEAD_BUFFER_START, carried.length)),
     );
@@ -378,15 +406,22 @@ export class LeanHttpServer {
         const end = indexOfBlankLine(buffer, from, length);
         if (end >= 0) {
           return {
-            head: parseHead(decoder.decode(buffer.subarray(0, end))),
-            rest: concat(buffer.subarray(end + 4, length), beyond),
+            head: parseHead(latin1(buffer.subarray(0, end)), limits),
+            rest: concatBytes([buffer.subarray(end + 4, length), beyond]),
           };
         }
-        if (length >= maxHeadBytes) {
-          throw new HeadError(
-            431,
-            `request head larger than ${maxHeadBytes} bytes`,
-          );
+        if (length >= largest - 4) {
+          // No end of the request line yet: its target is the long part.
+          const lineEnded = buffer.subarray(0, length).indexOf(10) >= 0;
+          throw lineEnded
+            ? new HeadError(
+              431,
+              `request headers larger than ${maxHeadBytes} bytes`,
+            )
+            : new HeadError(
+              414,
+              `request URL too long (limit ${maxTargetBytes} characters)`,
+            );
         }
         from = Math.max(0, length - 3);
         // While skipping, read no further than the body's end (length is 0
@@ -425,60 +460,6 @@ interface StreamStart {
   readonly completed: PromiseWithResolvers<void>;
 }
 
-const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
-
-/** First size of the buffer a request head is read into. */
-const HEAD_BUFFER_START = 1024;
-
-interface ParsedHead {
-  readonly method: string;
-  /** `1.0` or `1.1`. */
-  readonly version: string;
-  readonly target: string;
-  readonly headers: Headers;
-}
-
-/** Parses a request head strictly: HTTP/1.x, origin-form target, token names. */
-export function parseHead(text: string): ParsedHead {
-  const lines = text.split("\r\n");
-  const requestLine = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/\S*) HTTP\/(1\.[01])$/
-    .exec(lines[0]);
-  if (!requestLine) throw new HeadError(400, "malformed request line");
-  const headers = new Headers();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon) : "";
-    const value = line.slice(colon + 1).trim();
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) {
-      throw new HeadError(400, "malformed header line");
-    }
-    headers.append(name, value);
-  }
-  const encoding = headers.get("transfer-encoding");
-  if (encoding !== null) {
-    if (encoding.toLowerCase() !== "chunked") {
-      throw new HeadError(
-        400,
-        `unsupported Transfer-Encoding ${JSON.stringify(encoding)}`,
-      );
-    }
-    // Both would let a proxy and this server disagree on where bodies end.
-    if (headers.has("content-length")) {
-      throw new HeadError(400, "both Content-Length and Transfer-Encoding");
-    }
-  }
-  const length = headers.get("content-length");
-  if (length !== null && !/^\d{1,15}$/.test(length)) {
-    throw new HeadError(400, "malformed Content-Length");
-  }
-  return {
-    method: requestLine[1],
-    target: requestLine[2],
-    version: requestLine[3],
-    headers,
-  };
-}
-
 /** Whether the client lets the connection stay open after the response. */
 function clientKeepsAlive(head: ParsedHead): boolean {
   const connection = head.headers.get("connection");
@@ -499,52 +480,17 @@ function canSkipRest(head: ParsedHead, unread: number | undefined): boolean {
     !hasToken(head.headers.get("expect"), "100-continue");
 }
 
-/** Whether a comma-separated header value holds `token` (any case). */
-function hasToken(value: string | null, token: string): boolean {
-  return value !== null &&
-    value.split(",").some((part) => part.trim().toLowerCase() === token);
-}
-
-/** How far a request's body has been read. */
-class BodyState {
-  readonly reader: ConnReader;
-  /** Bytes of the body not read yet; undefined while unknown (chunked). */
-  #left: number | undefined;
-
-  constructor(reader: ConnReader, left: number | undefined) {
-    this.reader = reader;
-    this.#left = left;
-  }
-
-  /** Marks `count` more bytes read; with undefined, the end unknown again. */
-  consumed(count: number | undefined): void {
-    this.#left = count === undefined || this.#left === undefined
-      ? undefined
-      : this.#left - count;
-  }
-
-  /** The body was read to its end. */
-  ended(): void {
-    this.#left = 0;
-  }
-
-  /**
-   * Bytes still to drop before the next request, or undefined when that is
-   * not known (a chunked body not read to its end, a failed read, or a read
-   * still under way).
-   */
-  unread(): number | undefined {
-    return this.reader.busy ? undefined : this.#left;
-  }
-}
-
+/**
+ * The `Request` the handler sees. Its URL is built on a fixed origin: the
+ * Host header (already checked) is never spliced into it, so the target
+ * alone names the path.
+ */
 function buildRequest(
   head: ParsedHead,
   rest: Uint8Array,
   conn: SocketConn,
-  local: Deno.NetAddr,
+  maxTrailerBytes: number,
 ): { request: Request; body: BodyState } {
-  const host = head.headers.get("host") ?? `${local.hostname}:${local.port}`;
   const length = Number(head.headers.get("content-length") ?? 0);
   const chunked = head.headers.has("transfer-encoding");
   const mayHaveBody = head.method !== "GET" && head.method !== "HEAD";
@@ -556,7 +502,7 @@ function buildRequest(
   // A GET or HEAD body is not given to the handler, but it is on the wire:
   // it is dropped by its length, or closes the connection when chunked.
   const state = new BodyState(reader, chunked ? undefined : length);
-  const request = new Request(`http://${host}${head.target}`, {
+  const request = new Request(`http://localhost${head.target}`, {
     method: head.method,
     headers: head.headers,
     // Read from the socket only when the handler reads the body, so a body
@@ -565,190 +511,12 @@ function buildRequest(
     body: !mayHaveBody
       ? undefined
       : chunked
-      ? chunkedBody(reader, state)
+      ? chunkedBody(reader, state, maxTrailerBytes)
       : length > 0
       ? lengthBody(reader, length, state)
       : undefined,
   });
   return { request, body: state };
-}
-
-/** Reads a connection through a buffer, for request bodies. */
-class ConnReader {
-  #pending: Uint8Array;
-  readonly #conn: SocketConn;
-  /** True while a read from the connection is under way. */
-  busy = false;
-  /** Send "100 Continue" before the first read from the connection. */
-  sendContinue = false;
-
-  constructor(first: Uint8Array, conn: SocketConn) {
-    this.#pending = first;
-    this.#conn = conn;
-  }
-
-  /** Up to `max` bytes (at least one), or null at end of input. */
-  async read(max: number): Promise<Uint8Array | null> {
-    if (this.#pending.length === 0) {
-      const buffer = new Uint8Array(Math.min(max, 65536));
-      this.busy = true;
-      let n: number | null;
-      try {
-        if (this.sendContinue) {
-          this.sendContinue = false;
-          await this.#conn.write(CONTINUE);
-        }
-        n = await this.#conn.read(buffer);
-      } finally {
-        this.busy = false;
-      }
-      if (n === null) return null;
-      this.#pending = buffer.subarray(0, n);
-    }
-    const out = this.#pending.subarray(0, max);
-    this.#pending = this.#pending.subarray(out.length);
-    return out;
-  }
-
-  /** The bytes read from the connection but not taken yet. */
-  takeBuffered(): Uint8Array {
-    const pending = this.#pending;
-    this.#pending = EMPTY;
-    return pending;
-  }
-
-  /** One CRLF-ended line (without it), at most `max` bytes. */
-  async line(max: number): Promise<string> {
-    let text = "";
-    while (true) {
-      const byte = await this.read(1);
-      if (byte === null) throw new Error("body cut short");
-      text += String.fromCharCode(byte[0]);
-      if (text.endsWith("\r\n")) return text.slice(0, -2);
-      if (text.length > max) throw new Error("chunk line too long");
-    }
-  }
-}
-
-// Both body streams have a high-water mark of 0, so nothing is read from the
-// socket before the handler asks for it.
-
-function lengthBody(
-  reader: ConnReader,
-  length: number,
-  state: BodyState,
-): ReadableStream<Uint8Array> {
-  let left = length;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const chunk = await reader.read(left);
-      if (chunk === null) {
-        state.consumed(undefined);
-        return controller.error(new Error("body cut short"));
-      }
-      left -= chunk.length;
-      state.consumed(chunk.length);
-      controller.enqueue(chunk);
-      if (left <= 0) controller.close();
-    },
-  }, { highWaterMark: 0 });
-}
-
-/** Decodes `Transfer-Encoding: chunked` as the handler reads. */
-function chunkedBody(
-  reader: ConnReader,
-  state: BodyState,
-): ReadableStream<Uint8Array> {
-  let left = 0; // bytes left in the current chunk
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        if (left === 0) {
-          const size = /^([0-9A-Fa-f]{1,8})(;.*)?$/.exec(
-            await reader.line(1024),
-          );
-          if (!size) throw new Error("malformed chunk size");
-          left = parseInt(size[1], 16);
-          if (left === 0) {
-            while ((await reader.line(8192)) !== "") {
-              // Trailer fields are ignored.
-            }
-            state.ended();
-            return controller.close();
-          }
-        }
-        const data = await reader.read(left);
-        if (data === null) throw new Error("body cut short");
-        left -= data.length;
-        if (left === 0 && (await reader.line(2)) !== "") {
-          throw new Error("malformed chunk end");
-        }
-        controller.enqueue(data);
-      } catch (error) {
-        controller.error(error);
-      }
-    },
-  }, { highWaterMark: 0 });
-}
-
-/**
- * The response head; with `length` a Content-Length (none for streams), and
- * `Connection` as decided here (the handler's own is not passed on).
- */
-function encodeHead(
-  response: Response,
-  keepAlive: boolean,
-  length?: number,
-): Uint8Array {
-  let head = `HTTP/1.1 ${response.status} ${reason(response.status)}\r\n`;
-  for (const [name, value] of response.headers) {
-    if (name !== "connection") head += `${name}: ${value}\r\n`;
-  }
-  if (length !== undefined && !response.headers.has("content-length")) {
-    head += `content-length: ${length}\r\n`;
-  }
-  // Said either way, since an HTTP/1.0 client keeps it only when told so.
-  head += `connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
-  return encoder.encode(head);
-}
-
-function reason(status: number): string {
-  return STATUS_TEXT[status] ?? "";
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  200: "OK",
-  202: "Accepted",
-  204: "No Content",
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  408: "Request Timeout",
-  413: "Content Too Large",
-  414: "URI Too Long",
-  415: "Unsupported Media Type",
-  429: "Too Many Requests",
-  431: "Request Header Fields Too Large",
-  500: "Internal Server Error",
-  503: "Service Unavailable",
-};
-
-async function writeSimple(
-  conn: SocketConn,
-  status: number,
-  message: string,
-): Promise<void> {
-  const body = encoder.encode(message + "\n");
-  await conn.write(concat(
-    encoder.encode(
-      `HTTP/1.1 ${status} ${
-        reason(status)
-      }\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
-    ),
-    body,
-  ));
 }
 
 /**
@@ -786,14 +554,6 @@ async function watchForClose(
 ): Promise<void> {
   await conn.discardUntilEnd();
   onClose();
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (b.length === 0) return a.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 function indexOfBlankLine(

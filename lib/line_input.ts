@@ -90,7 +90,7 @@ export async function readInstructions(
     if (options.authenticate && grant === null) {
       // The first line must authenticate; anything else ends the input.
       const credential = item.kind === "line"
-        ? /^auth[ \t]+(\S+)[ \t]*$/.exec(item.text)?.[1]
+        ? /^auth[ \t]+(\S+)[ \t]*$/i.exec(item.text)?.[1]
         : undefined;
       grant = credential === undefined
         ? {
@@ -147,7 +147,7 @@ export async function readInstructions(
       );
       continue;
     }
-    if (/^[ \t]*auth[ \t]/.test(item.text)) {
+    if (/^[ \t]*auth[ \t]/i.test(item.text)) {
       // Never echo a credential into the log or back to the peer.
       await report(
         "an auth line is only accepted as the first line of a control connection, ignored",

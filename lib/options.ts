@@ -45,6 +45,8 @@ export interface Options {
   readonly httpEngine: "serve" | "lean";
   /** Seconds the lean engine waits for a request head. */
   readonly headTimeout: number;
+  /** Seconds a request body may take to arrive, on both engines. */
+  readonly bodyTimeout: number;
   /** Port of the admin listener; none if absent. */
   readonly adminPort?: number;
   /** Address of the admin listener. */
@@ -133,6 +135,7 @@ const SPEC = {
   "no-get-publish": { type: "boolean" },
   "http-engine": { type: "string" },
   "head-timeout": { type: "string" },
+  "body-timeout": { type: "string" },
   "admin-port": { type: "string" },
   "admin-bind": { type: "string" },
   "control-bind": { type: "string" },
@@ -200,6 +203,8 @@ events are published by HTTP query, on the control port or through a FIFO.
       --head-timeout SECONDS lean engine: time for a request head to arrive
                              (default 10), then 408; idle kept-alive
                              connections close after it
+      --body-timeout SECONDS time for a request body to arrive (default 30),
+                             then 408 and the connection closed
       --admin-port PORT      serve /status (JSON), /metrics (Prometheus) and
                              a live dashboard at / on this port (default: off)
       --admin-bind ADDRESS   address of the admin port (default 127.0.0.1)
@@ -435,6 +440,13 @@ function resolve(values: Parsed): Options {
       "--head-timeout",
       values["head-timeout"],
       10,
+      0.01,
+      3600,
+    ),
+    bodyTimeout: number(
+      "--body-timeout",
+      values["body-timeout"],
+      30,
       0.01,
       3600,
     ),

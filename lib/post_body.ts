@@ -34,6 +34,11 @@ export class BodyTooLargeError extends Error {
   override name = "BodyTooLargeError";
 }
 
+/** The body did not arrive in time (HTTP 408, connection closed). */
+export class BodyTimeoutError extends Error {
+  override name = "BodyTimeoutError";
+}
+
 /** The content type is not one we publish from (HTTP 415). */
 export class UnsupportedMediaTypeError extends Error {
   override name = "UnsupportedMediaTypeError";
@@ -46,13 +51,15 @@ export interface PublishRequest {
 }
 
 /**
- * Reads a request body, refusing it with {@linkcode BodyTooLargeError} as soon
+ * Reads a request body within `timeoutMs` (else {@linkcode BodyTimeoutError}),
+ * refusing it with {@linkcode BodyTooLargeError} as soon
  * as it is known to exceed `maxBytes` (from `Content-Length`, or while
  * reading): an oversize body is never held whole.
  */
 export async function readBody(
   request: Request,
   maxBytes: number,
+  timeoutMs: number = 30_000,
 ): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) {
@@ -64,22 +71,44 @@ export async function readBody(
   if (!request.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let total = 0; // counted as it comes, so an endless body stops at the limit
+  const reader = request.body.getReader();
+  // The whole body, not each read, has the time limit: a client dripping a
+  // byte at a time is cut off as surely as one that stops.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new BodyTimeoutError(
+            `body not received within ${timeoutMs / 1000} s`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
   try {
-    for await (const part of request.body) {
-      total += part.length;
+    while (true) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;
+      total += value.length;
       if (total > maxBytes) {
         throw new BodyTooLargeError(
           `body is over the limit of ${maxBytes} bytes`,
         );
       }
-      parts.push(part);
+      parts.push(value);
     }
   } catch (error) {
+    // Not awaited: the engine may hold the read until the client sends more.
+    reader.cancel().catch(() => {});
     if (error instanceof BodyTooLargeError) throw error;
+    if (error instanceof BodyTimeoutError) throw error;
     // Cut short or badly framed: the request is bad, not the server.
     throw new InstructionError(
       `the body could not be read: ${errorMessage(error)}`,
     );
+  } finally {
+    clearTimeout(timer);
   }
   return concatBytes(parts);
 }

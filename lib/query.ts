@@ -21,8 +21,9 @@ export function decodeComponent(raw: string): string {
   try {
     return decodeURIComponent(raw.replaceAll("+", " "));
   } catch {
+    // Not echoed: the parameter may carry a token (access_token=…).
     throw new InstructionError(
-      `malformed %-escape in ${JSON.stringify(raw.slice(0, 80))}`,
+      `malformed %-escape in a query parameter of ${raw.length} characters`,
     );
   }
 }

@@ -9,9 +9,10 @@ import { getLogger } from "@logtape/logtape";
 import { AdminServer } from "./admin_server.ts";
 import { ControlPort } from "./control_port.ts";
 import { LeanHttpServer } from "./lean_http.ts";
+import { serveWithDeno } from "./serve_http.ts";
 import { compareIds, RedisCluster } from "./cluster.ts";
 import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
-import { errorMessage, ExitCode, StartupError } from "./errors.ts";
+import { errorMessage } from "./errors.ts";
 import { FifoInput } from "./fifo.ts";
 import {
   createHttpHandler,
@@ -67,9 +68,14 @@ interface HttpListener {
   abortAll?(): void;
 }
 
-/** Request heads the lean engine accepts: this many bytes, this fast. */
+/**
+ * Request heads the lean engine accepts: header lines (and trailer lines) of
+ * this many bytes (the request line may add `--max-line`), this fast.
+ */
 const LEAN_MAX_HEAD_BYTES = 16384;
 const LEAN_HEAD_TIMEOUT_MS = 10_000;
+/** Time a request body may take to arrive, on both engines. */
+const BODY_TIMEOUT_MS = 30_000;
 
 /** How many recent events the dashboard is shown. */
 const RECENT_EVENTS = 30;
@@ -130,6 +136,8 @@ export interface ServerConfig {
   readonly httpEngine?: "serve" | "lean";
   /** Lean engine: time for a request head to arrive (default 10 s). */
   readonly headTimeoutMs?: number;
+  /** Time for a request body to arrive, both engines (default 30 s). */
+  readonly bodyTimeoutMs?: number;
   /** Port of the admin listener (status, metrics, dashboard); none if absent. */
   readonly adminPort?: number;
   /** Address of the admin listener (default 127.0.0.1). */
@@ -398,8 +406,9 @@ export class SseServer implements Dispatcher, AsyncDisposable {
 
   checkCommand(command: string, source: Source): void {
     if (!COMMANDS.includes(command)) {
+      // Not echoed: a bare word may be a token sent in the wrong place.
       throw new InstructionError(
-        `unknown command ${JSON.stringify(command)} (known: ${
+        `unknown command of ${command.length} characters (known: ${
           COMMANDS.join(", ")
         })`,
       );
@@ -664,6 +673,10 @@ function serveHttp(
       prefix: config.urlPath,
       maxUrlLength: config.maxLine,
       maxBody: config.maxBody,
+      bodyTimeoutMs: config.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+      refuseChunked: config.httpEngine !== "lean",
+      // Without TLS there is no HTTP/2 to tell apart from pipelining.
+      refusePipelined: config.httpEngine !== "lean" && !config.tls,
       getPublish: config.getPublish,
       retryMs: config.retryMs,
       ...access,
@@ -671,43 +684,19 @@ function serveHttp(
     hub,
     dispatcher,
   );
-  const common = {
-    hostname: config.bind,
-    port: config.port,
-    onListen: () => {},
-    onError: (error: unknown) => {
-      logger.error("HTTP handler failed: {error}", {
-        error: errorMessage(error),
-      });
-      return new Response("internal error\n", { status: 500 });
-    },
-  };
   if (config.httpEngine === "lean") {
     return LeanHttpServer.listen({
       hostname: config.bind,
       port: config.port,
       maxHeadBytes: LEAN_MAX_HEAD_BYTES,
+      maxTargetBytes: config.maxLine,
       headTimeoutMs: config.headTimeoutMs ?? LEAN_HEAD_TIMEOUT_MS,
     }, handler);
   }
-  try {
-    return config.tls
-      ? Deno.serve(
-        { ...common, cert: config.tls.cert, key: config.tls.key },
-        handler,
-      )
-      : Deno.serve(common, handler);
-  } catch (error) {
-    throw new StartupError(
-      `cannot listen on HTTP port ${config.bind}:${config.port}: ${
-        errorMessage(error)
-      }`,
-      config.tls && !(error instanceof Deno.errors.AddrInUse)
-        ? ExitCode.unavailable
-        : ExitCode.cantCreate,
-      { cause: error },
-    );
-  }
+  return serveWithDeno(
+    { hostname: config.bind, port: config.port, tls: config.tls },
+    handler,
+  );
 }
 
 function shorten(data: string): string {

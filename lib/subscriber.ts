@@ -26,6 +26,17 @@ export function subscriberOf(
   return body === null ? undefined : owners.get(body);
 }
 
+/**
+ * The error a dropped subscriber's response body ends with: the drop was
+ * logged already, so an engine's error handler need not log it again.
+ */
+export class StreamDroppedError extends Error {
+  override name = "StreamDroppedError";
+  constructor(reason: CloseReason | null) {
+    super(reason ?? "closed");
+  }
+}
+
 /** Why a subscriber's stream ended. */
 export type CloseReason =
   | "client disconnected"
@@ -100,6 +111,8 @@ export class Subscriber {
   #owed = 0;
   #maxQueuedBytes: number;
   #wake: (() => void) | null = null;
+  /** The transport's hook to cut its connection when the stream is dropped. */
+  #cut: (() => void) | null = null;
   #state: "open" | "ending" | "closed" = "open";
   #closeReason: CloseReason | null = null;
   #onClose: CloseListener;
@@ -343,6 +356,17 @@ export class Subscriber {
   }
 
   /**
+   * Calls `callback` once when the stream is dropped rather than ended
+   * (a slow consumer, a client gone, an abort): a transport cuts its
+   * connection then instead of waiting for a pending write that a client
+   * which does not read would never let finish.
+   */
+  onDrop(callback: () => void): void {
+    if (this.#state === "closed") return callback();
+    this.#cut = callback;
+  }
+
+  /**
    * Calls `callback` once, when bytes are queued (after the current burst)
    * or the stream ends; replaces an earlier callback not yet called.
    */
@@ -429,6 +453,9 @@ export class Subscriber {
 
   /** Forgets the queue and what it owed to the backlog, for good. */
   #drop(): void {
+    const cut = this.#cut;
+    this.#cut = null;
+    cut?.();
     this.#state = "closed";
     this.#counted = false;
     this.#queue = [];
@@ -463,6 +490,16 @@ export class Subscriber {
    */
   readable(): ReadableStream<Uint8Array> {
     const stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        // Dropped while the engine waits on a write: error the body now.
+        this.onDrop(() => {
+          try {
+            controller.error(new StreamDroppedError(this.#closeReason));
+          } catch {
+            // Already closed or errored.
+          }
+        });
+      },
       pull: async (controller) => {
         const chunk = await this.next();
         if (chunk !== null) {
@@ -470,7 +507,7 @@ export class Subscriber {
         } else if (this.#state === "ending") {
           controller.close();
         } else {
-          controller.error(new Error(this.#closeReason ?? "closed"));
+          controller.error(new StreamDroppedError(this.#closeReason));
         }
       },
       cancel: () => this.close("client disconnected"),

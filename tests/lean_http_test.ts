@@ -54,14 +54,14 @@ Deno.test("lean: malformed heads get 400, an oversize head 431, and the server g
   assert.match(
     await exchange(
       port,
-      "POST /c HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
     ),
     /^HTTP\/1\.1 400 .*\r\n[\s\S]*both Content-Length and Transfer-Encoding/,
   );
   // 16 KiB is the most a head may hold; one more and it is refused.
   const big = `GET /c HTTP/1.1\r\nX-Big: ${"a".repeat(16384)}\r\n\r\n`;
   assert.match(await exchange(port, big), /^HTTP\/1\.1 431 /);
-  await server.waitForOutput(/request head larger than 16384 bytes/);
+  await server.waitForOutput(/request headers larger than 16384 bytes/);
   await (await fetch(`${server.baseUrl}/c?message=still`)).text();
   assert.equal((await sub.nextEvent()).data, "still");
 });
@@ -98,14 +98,14 @@ Deno.test("lean: a chunked POST body is decoded; a malformed one is 400", async 
   await using sub = await connect(`${server.baseUrl}/c`);
   const ok = await exchange(
     server.httpPort,
-    "POST /c HTTP/1.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+    "POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
       "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
   );
   assert.match(ok, /^HTTP\/1\.1 202 /);
   assert.equal((await sub.nextEvent()).data, "hello world");
   const bad = await exchange(
     server.httpPort,
-    "POST /c HTTP/1.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
   );
   assert.match(bad, /^HTTP\/1\.1 400 /);
   assert.match(bad, /the body could not be read/);

@@ -66,6 +66,7 @@ Deno.test("parseOptions: defaults", async () => {
     getPublish: true,
     httpEngine: "lean",
     headTimeout: 10,
+    bodyTimeout: 30,
     adminPort: undefined,
     adminBind: "127.0.0.1",
     controlBind: undefined,

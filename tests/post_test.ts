@@ -290,9 +290,12 @@ testBothEngines(
     // The same in UTF-8: 1024 × "é" is 2048 bytes; one more byte is too many.
     refused(await post(url, "é".repeat(1024) + "x", TEXT), 413, "UTF-8 over");
     // One byte over, chunked: the server cannot know the size in advance.
+    // Deno.serve would read a chunked body's trailers without bound, so
+    // that engine refuses chunked bodies whatever their size.
     const over = await chunked(body(limit + 1));
-    assert.match(over.raw, /^HTTP\/1\.1 413 /);
-    refused(over, 413, "chunked");
+    const chunkedRefusal = engine === "lean" ? 413 : 411;
+    assert.match(over.raw, new RegExp(`^HTTP/1\\.1 ${chunkedRefusal} `));
+    refused(over, chunkedRefusal, "chunked");
 
     // Nothing of those was published: the next event is the one at the limit.
     const atLimit = accepted(await post(url, body(limit), TEXT), "at limit");
@@ -309,21 +312,27 @@ testBothEngines(
     });
 
     const chunkedAtLimit = await chunked(body(limit));
-    assert.match(chunkedAtLimit.raw, /^HTTP\/1\.1 202 /);
-    assert.match(
-      chunkedAtLimit.raw,
-      /\r\ntransfer-encoding: chunked\r\n|\r\ncontent-length: \d+\r\n/i,
-    );
-    const result = jsonOf<PostResult>(chunkedAtLimit);
-    assert.deepEqual(await sub.nextEvent(), {
-      type: "message",
-      data: body(limit),
-      id: result.ids[0],
-    });
+    if (engine === "lean") {
+      assert.match(chunkedAtLimit.raw, /^HTTP\/1\.1 202 /);
+      assert.match(
+        chunkedAtLimit.raw,
+        /\r\ntransfer-encoding: chunked\r\n|\r\ncontent-length: \d+\r\n/i,
+      );
+      const result = jsonOf<PostResult>(chunkedAtLimit);
+      assert.deepEqual(await sub.nextEvent(), {
+        type: "message",
+        data: body(limit),
+        id: result.ids[0],
+      });
+    } else {
+      assert.match(chunkedAtLimit.raw, /^HTTP\/1\.1 411 /);
+    }
     await expectOnlyMarker(url, [sub], "after-413");
     // Refused from the declared size, and while reading the chunked body.
     await server.waitForOutput(/body of 2049 bytes is over the limit of 2048/);
-    await server.waitForOutput(/body is over the limit of 2048 bytes/);
+    if (engine === "lean") {
+      await server.waitForOutput(/body is over the limit of 2048 bytes/);
+    }
   },
 );
 

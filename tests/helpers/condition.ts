@@ -70,3 +70,21 @@ export async function within<T>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Waits until `check()` is true, re-checking every `intervalMs`: for state
+ * that nothing notifies of, such as a process's files in /proc. Throws
+ * `timeout()`'s error after `timeoutMs`.
+ */
+export async function pollUntil(
+  check: () => boolean,
+  options: { timeoutMs: number; intervalMs?: number; timeout: () => Error },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  while (!check()) {
+    if (Date.now() >= deadline) throw options.timeout();
+    await new Promise((resolve) =>
+      setTimeout(resolve, options.intervalMs ?? 50)
+    );
+  }
+}
