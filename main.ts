@@ -13,15 +13,15 @@ import {
   REEXEC_ENV,
   runChild,
   type SelfCommand,
-} from "./lib/daemon.ts";
+} from "./lib/process/daemon.ts";
 import { errorMessage, ExitCode, StartupError } from "./lib/errors.ts";
-import { setupLogging } from "./lib/log.ts";
-import { type Options, parseOptions, USAGE } from "./lib/options.ts";
+import { setupLogging } from "./lib/process/log.ts";
+import { type Options, parseOptions, USAGE } from "./lib/config/options.ts";
 import { type ServerConfig, SseServer } from "./lib/server.ts";
-import { readTlsFiles } from "./lib/tls.ts";
-import type { AuthConfig } from "./lib/auth.ts";
-import { lookupUser } from "./lib/user.ts";
-import { V8_FLAGS } from "./lib/v8_flags.ts";
+import { readTlsFiles } from "./lib/config/tls.ts";
+import type { AuthConfig } from "./lib/auth/auth.ts";
+import { lookupUser } from "./lib/process/user.ts";
+import { V8_FLAGS } from "./lib/config/v8_flags.ts";
 
 const encoder = new TextEncoder();
 

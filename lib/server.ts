@@ -6,37 +6,41 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { AdminServer } from "./admin_server.ts";
-import { ControlPort } from "./control_port.ts";
-import { LeanHttpServer } from "./lean_http.ts";
-import { serveWithDeno } from "./serve_http.ts";
-import { compareIds, RedisCluster } from "./cluster.ts";
-import { describeSource, type Dispatcher, type Source } from "./dispatch.ts";
+import { AdminServer } from "./observe/admin_server.ts";
+import { ControlPort } from "./inputs/control_port.ts";
+import { LeanHttpServer } from "./http/lean/engine.ts";
+import { serveWithDeno } from "./http/serve_engine.ts";
+import { compareIds, RedisCluster } from "./broker/cluster.ts";
+import {
+  describeSource,
+  type Dispatcher,
+  type Source,
+} from "./core/dispatch.ts";
 import { errorMessage } from "./errors.ts";
-import { FifoInput } from "./fifo.ts";
+import { FifoInput } from "./inputs/fifo.ts";
 import {
   createHttpHandler,
   type ExternalReplay,
   type HttpHandlerOptions,
-} from "./http_server.ts";
-import { type AuthConfig, Authorizer, type AuthResult } from "./auth.ts";
-import { checkNames, type NameLimits } from "./limits.ts";
-import { RateLimiter } from "./rate_limit.ts";
-import { describe, Hub, type PublishResult } from "./hub.ts";
-import { type MetricsSnapshot, TOP_CHANNELS } from "./metrics.ts";
+} from "./http/handler.ts";
+import { type AuthConfig, Authorizer, type AuthResult } from "./auth/auth.ts";
+import { checkNames, type NameLimits } from "./protocol/limits.ts";
+import { RateLimiter } from "./auth/rate_limit.ts";
+import { describe, Hub, type PublishResult } from "./core/hub.ts";
+import { type MetricsSnapshot, TOP_CHANNELS } from "./observe/metrics.ts";
 import {
   type ControllerStatus,
   logStatus,
   type StatusReport,
-} from "./status.ts";
+} from "./observe/status.ts";
 import { VERSION } from "./version.ts";
 import {
   CommandRefusedError,
   COMMANDS,
   InstructionError,
-} from "./instruction.ts";
-import type { SseEvent } from "./sse_format.ts";
-import type { TlsFiles } from "./tls.ts";
+} from "./protocol/instruction.ts";
+import type { SseEvent } from "./core/sse_format.ts";
+import type { TlsFiles } from "./config/tls.ts";
 
 const logger = getLogger(["sse-server", "server"]);
 
@@ -164,11 +168,14 @@ export interface ServerConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * await using server = await SseServer.start({
  *   urlPath: "/", port: 0, bind: "127.0.0.1", allowCommands: false,
  *   maxLine: 65536, maxClientBuffer: 1 << 20, keepAliveMs: 15_000,
+ *   history: 1000, historyAgeMs: 3_600_000, maxBody: 1 << 20,
+ *   getPublish: true,
  * });
- * console.log(server.httpAddr.port);
+ * assert.ok(server.httpAddr.port > 0);
  * ```
  */
 export class SseServer implements Dispatcher, AsyncDisposable {

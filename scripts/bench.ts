@@ -8,7 +8,7 @@
  * @module
  */
 
-import { V8_FLAGS } from "../lib/v8_flags.ts";
+import { V8_FLAGS } from "../lib/config/v8_flags.ts";
 import { parseArgs } from "node:util";
 import {
   buildScenarios,

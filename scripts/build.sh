@@ -55,9 +55,9 @@ rm -f "$TMP_OUT"
 say "compiling ${ENTRY} -> ${OUT} with the \"default\" permission set of deno.json (-P)"
 errors=$(mktemp)
 trap 'rm -f "$errors" "$TMP_OUT"' EXIT
-# The V8 flags the server runs with are baked into the binary (lib/v8_flags.ts).
-V8_FLAGS=$(sed -n 's/^export const V8_FLAGS = "\(.*\)";$/\1/p' lib/v8_flags.ts)
-[[ -n "$V8_FLAGS" ]] || { fail "no V8_FLAGS found in lib/v8_flags.ts"; exit 1; }
+# The V8 flags the server runs with are baked into the binary (lib/config/v8_flags.ts).
+V8_FLAGS=$(sed -n 's/^export const V8_FLAGS = "\(.*\)";$/\1/p' lib/config/v8_flags.ts)
+[[ -n "$V8_FLAGS" ]] || { fail "no V8_FLAGS found in lib/config/v8_flags.ts"; exit 1; }
 if ! deno compile -q -P --v8-flags="$V8_FLAGS" --output "$TMP_OUT" "$ENTRY" 2>"$errors"; then
   cat "$errors" >&2
   echo >&2

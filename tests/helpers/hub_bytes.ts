@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { formatEvent, type SseEvent } from "../../lib/sse_format.ts";
+import { formatEvent, type SseEvent } from "../../lib/core/sse_format.ts";
 
 const decoder = new TextDecoder();
 

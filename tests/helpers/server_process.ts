@@ -7,7 +7,7 @@
  * @module
  */
 
-import { V8_FLAGS } from "../../lib/v8_flags.ts";
+import { V8_FLAGS } from "../../lib/config/v8_flags.ts";
 import { Condition } from "./condition.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -79,12 +79,15 @@ export type HttpEngine = typeof ENGINES[number];
 
 /**
  * Registers a test once per HTTP engine, named `[engine] name`, so the same
- * behaviour is checked on `Deno.serve` and on the lean engine.
+ * behaviour is checked on `Deno.serve` and on the lean engine. In a run
+ * with `SSE_TEST_HTTP_ENGINE` set (the second pass over the integration
+ * tests, on one engine) it registers nothing: these already ran on both.
  */
 export function testBothEngines(
   name: string,
   fn: (engine: HttpEngine) => Promise<void>,
 ): void {
+  if (Deno.env.get("SSE_TEST_HTTP_ENGINE") !== undefined) return;
   for (const engine of ENGINES) {
     Deno.test(`[${engine}] ${name}`, () => fn(engine));
   }

@@ -1,0 +1,567 @@
+/**
+ * The HTTP port: `GET PREFIX/ch1/ch2` subscribes, `GET PREFIX/ch1/ch2?t=d`
+ * and `POST PREFIX/ch1/ch2` publish, `HEAD` answers with the stream's headers
+ * and no body, `OPTIONS` answers CORS preflights.
+ *
+ * Every request is checked in this order, so the cheap refusals come first
+ * and nothing is read or published for a request that will be refused: URL
+ * length, path, method, channels and names, credentials, client and rate
+ * limits, then the body.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  type Authorizer,
+  type AuthResult,
+  bearerToken,
+  cookieValue,
+} from "../auth/auth.ts";
+import {
+  describeSource,
+  type Dispatcher,
+  type Source,
+} from "../core/dispatch.ts";
+import type { Hub } from "../core/hub.ts";
+import {
+  CommandRefusedError,
+  InstructionError,
+  validateId,
+  validateName,
+} from "../protocol/instruction.ts";
+import { checkNames, type NameLimits } from "../protocol/limits.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  fromQuery,
+  parsePostBody,
+  type PublishRequest,
+  readBody,
+  UnsupportedMediaTypeError,
+} from "../protocol/post_body.ts";
+import type { RateLimiter } from "../auth/rate_limit.ts";
+import { ClusterUnavailableError } from "../broker/cluster.ts";
+import {
+  BadTargetError,
+  isValidHost,
+  parseTarget,
+  type RequestTarget,
+  targetOf,
+} from "./target.ts";
+
+const logger = getLogger(["sse-server", "http"]);
+
+/** Settings of the HTTP handler. */
+export interface HttpHandlerOptions {
+  /** URL path prefix, starting with `/`. */
+  readonly prefix: string;
+  /** Longest request target accepted, in characters (else 414). */
+  readonly maxUrlLength: number;
+  /** Largest POST body, in bytes (else 413). */
+  readonly maxBody: number;
+  /** Time for a POST body to arrive (else 408 and the connection closed). */
+  readonly bodyTimeoutMs: number;
+  /**
+   * Refuse chunked request bodies with 411: for `Deno.serve`, which reads
+   * a chunked body's trailers with no bound in size (the lean engine
+   * bounds them itself).
+   */
+  readonly refuseChunked?: boolean;
+  /**
+   * Refuse with 400 any request from a connection (peer address and port)
+   * whose event stream is open: `Deno.serve` runs requests pipelined
+   * behind a subscription on HTTP/1.1 while the stream lasts. Not for
+   * HTTP/2, where one connection rightly carries many requests.
+   */
+  readonly refusePipelined?: boolean;
+  /** Accept publishing by GET query. */
+  readonly getPublish: boolean;
+  /** Sent as `retry:` when a stream opens. */
+  readonly retryMs?: number;
+  /** Who may publish and subscribe. */
+  readonly auth: Authorizer;
+  /** Cookie that may carry a subscriber's token. */
+  readonly authCookie?: string;
+  /** Allowed origins; `["*"]` allows any (without credentials). */
+  readonly corsOrigins: readonly string[];
+  /** Name and channel-count limits. */
+  readonly names: NameLimits;
+  /** Most subscribers in all (else 503). */
+  readonly maxClients: number;
+  /** Most subscribers per address, 0 for none (else 429). */
+  readonly maxClientsPerIp: number;
+  /** Events per second per client address (else 429). */
+  readonly publishRate: RateLimiter;
+  /** Called for every refused credential, for metrics. */
+  readonly onAuthFailure?: () => void;
+  /**
+   * Where a reconnecting client's missed events come from when the hub does
+   * not keep them (with Redis). `isNew` tells which held live events are not
+   * in the replay.
+   */
+  readonly replay?: (
+    channels: readonly string[],
+    lastEventId: string,
+  ) => Promise<ExternalReplay>;
+}
+
+/** A replay fetched from outside the hub. */
+export interface ExternalReplay {
+  /** The encoded events, gap event first when there is one. */
+  readonly entries: readonly { bytes: Uint8Array; id?: string }[];
+  /** True for a live event id that the replay does not already hold. */
+  readonly isNew: (id: string | undefined) => boolean;
+}
+
+const CORS_ALLOW_HEADERS =
+  "Cache-Control,Last-Event-Id,X-Requested-With,Content-Type,Authorization";
+
+/** Headers of an event stream, as the original sends them (CORS added per request). */
+export const STREAM_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Type": "text/event-stream",
+  "Cache-Control": "no-cache",
+  "Access-Control-Allow-Methods": "GET",
+  "Access-Control-Allow-Headers":
+    "Cache-Control,Last-Event-Id,X-Requested-With",
+  // Tells nginx not to buffer the stream when it is the reverse proxy.
+  "X-Accel-Buffering": "no",
+};
+
+/** One request's facts that every answer needs. */
+interface Context {
+  readonly source: Source;
+  /** The client's address without port. */
+  readonly address: string;
+  readonly cors: Readonly<Record<string, string>>;
+}
+
+/** The request handler both HTTP engines serve. */
+export type HttpHandler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/**
+ * Builds the request handler that both HTTP engines serve (the lean one
+ * and `Deno.serve`): one place decides every answer.
+ */
+export function createHttpHandler(
+  options: HttpHandlerOptions,
+  hub: Hub,
+  dispatcher: Dispatcher,
+): HttpHandler {
+  const prefix = options.prefix.replace(/\/+$/, "");
+  const anyOrigin = options.corsOrigins.includes("*");
+  /** Peers (`address:port`) with an open event stream. */
+  const streaming = new Set<string>();
+  const origins = new Set(options.corsOrigins);
+
+  /** CORS headers for this request's origin. */
+  const corsFor = (request: Request): Record<string, string> => {
+    if (anyOrigin) return { "Access-Control-Allow-Origin": "*" };
+    const origin = request.headers.get("origin");
+    if (origin === null || !origins.has(origin)) return { Vary: "Origin" };
+    return {
+      "Access-Control-Allow-Origin": origin,
+      Vary: "Origin",
+      // A listed origin may send the auth cookie along (withCredentials).
+      ...(options.authCookie
+        ? { "Access-Control-Allow-Credentials": "true" }
+        : {}),
+    };
+  };
+
+  return async (request, info) => {
+    const remote = info.remoteAddr as Deno.NetAddr;
+    const ctx: Context = {
+      source: { kind: "http", name: `${remote.hostname}:${remote.port}` },
+      address: remote.hostname,
+      cors: corsFor(request),
+    };
+    if (options.refusePipelined && streaming.has(ctx.source.name)) {
+      return refuse(
+        ctx,
+        400,
+        "a request pipelined behind an event stream is not served",
+      );
+    }
+    // The Host header is checked before anything reads the URL the engine
+    // built from it; the path then comes from the request target alone.
+    const host = request.headers.get("host");
+    if (host !== null && !isValidHost(host)) {
+      return refuse(ctx, 400, "malformed Host header");
+    }
+    if (options.refuseChunked && request.headers.has("transfer-encoding")) {
+      // Cancelled, the body makes the engine close the connection.
+      request.body?.cancel().catch(() => {});
+      return refuse(
+        ctx,
+        411,
+        "chunked request bodies are not accepted by --http-engine serve; send Content-Length",
+        request.method === "POST" ? "json" : "text",
+        { Connection: "close" },
+      );
+    }
+    const raw = targetOf(request.url);
+    if (raw.length > options.maxUrlLength) {
+      warn(ctx, `request URL too long (${raw.length} characters)`);
+      return text(
+        ctx,
+        414,
+        `URL too long (limit ${options.maxUrlLength} characters)`,
+      );
+    }
+    let target: RequestTarget;
+    try {
+      target = parseTarget(raw);
+    } catch (error) {
+      if (!(error instanceof BadTargetError)) throw error;
+      return refuse(ctx, 400, error.message);
+    }
+    const path = target.path;
+    if (prefix !== "" && path !== prefix && !path.startsWith(prefix + "/")) {
+      return text(ctx, 404, "not found");
+    }
+    const method = request.method;
+    if (method === "OPTIONS") {
+      return new Response(null, {
+        status: 204,
+        headers: {
+          ...ctx.cors,
+          "Access-Control-Allow-Methods": "GET, HEAD, POST",
+          "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+          "Access-Control-Max-Age": "86400",
+        },
+      });
+    }
+    if (method !== "GET" && method !== "HEAD" && method !== "POST") {
+      return text(ctx, 405, "method not allowed", {
+        Allow: "GET, HEAD, POST, OPTIONS",
+      });
+    }
+    let channels: string[];
+    try {
+      channels = parseChannels(path.slice(prefix.length));
+      checkNames(options.names, channels);
+    } catch (error) {
+      if (!(error instanceof InstructionError)) throw error;
+      // A POST is answered in JSON whatever refuses it.
+      return refuse(
+        ctx,
+        400,
+        error.message,
+        method === "POST" ? "json" : "text",
+      );
+    }
+    if (method === "POST") return await post(request, target, channels, ctx);
+    const params = new URLSearchParams(target.query);
+    // HEAD is authorised as the subscription it describes, and never
+    // publishes: it answers what GET would, without a stream.
+    if (method === "HEAD") {
+      return await subscribe(request, params, channels, ctx, info.completed);
+    }
+
+    let query: PublishRequest;
+    try {
+      query = fromQuery(target.query);
+    } catch (error) {
+      if (!(error instanceof InstructionError)) throw error;
+      return refuse(ctx, 400, error.message);
+    }
+    if (query.events.length > 0 || query.commands.length > 0) {
+      if (!options.getPublish) {
+        return refuse(
+          ctx,
+          403,
+          "publishing by GET is switched off (--no-get-publish); use POST",
+        );
+      }
+      const denied = await checkPublisher(request, channels, ctx);
+      if (denied) return denied;
+      return await publish(channels, query, ctx, "text");
+    }
+    return await subscribe(request, params, channels, ctx, info.completed);
+  };
+
+  /** A refusal when the request may not publish to `channels`, else null. */
+  async function checkPublisher(
+    request: Request,
+    channels: string[],
+    ctx: Context,
+    answer: "text" | "json" = "text",
+  ): Promise<Response | null> {
+    const result = await options.auth.checkPublish(
+      bearerToken(request.headers.get("authorization")),
+      channels,
+    );
+    return result.ok ? null : authFailure(ctx, result, answer);
+  }
+
+  function authFailure(
+    ctx: Context,
+    result: Extract<AuthResult, { ok: false }>,
+    answer: "text" | "json",
+  ): Response {
+    options.onAuthFailure?.();
+    return refuse(ctx, result.status, result.reason, answer, {
+      ...(result.status === 401 ? { "WWW-Authenticate": "Bearer" } : {}),
+    });
+  }
+
+  async function subscribe(
+    request: Request,
+    params: URLSearchParams,
+    channels: string[],
+    ctx: Context,
+    completed: Promise<void>,
+  ): Promise<Response> {
+    // The header is what EventSource sends when it reconnects, so it is
+    // newer than a lastEventId written into the URL.
+    const lastEventId = request.headers.get("last-event-id") ??
+      params.get("lastEventId") ?? undefined;
+    if (lastEventId !== undefined) {
+      try {
+        validateId(lastEventId);
+      } catch (error) {
+        if (!(error instanceof InstructionError)) throw error;
+        return text(ctx, 400, `Last-Event-ID: ${error.message}`);
+      }
+    }
+    const auth = await options.auth.checkSubscribe(
+      bearerToken(request.headers.get("authorization")) ??
+        (options.authCookie === undefined
+          ? undefined
+          : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
+        params.get("access_token") ?? undefined,
+      channels,
+    );
+    if (!auth.ok) return authFailure(ctx, auth, "text");
+    if (hub.size >= options.maxClients) {
+      return refuse(
+        ctx,
+        503,
+        `too many clients (limit ${options.maxClients})`,
+        "text",
+        {
+          "Retry-After": "10",
+        },
+      );
+    }
+    if (
+      options.maxClientsPerIp > 0 &&
+      hub.clientsFrom(ctx.address) >= options.maxClientsPerIp
+    ) {
+      return refuse(
+        ctx,
+        429,
+        `too many streams from ${ctx.address} (limit ${options.maxClientsPerIp})`,
+      );
+    }
+    if (request.method === "HEAD") {
+      return new Response(null, { headers: streamHeaders(ctx) });
+    }
+    // With a replay from elsewhere (Redis), the subscriber joins the fan-out
+    // first and holds live events until the replay is in.
+    const external = options.replay !== undefined && lastEventId !== undefined;
+    const subscriber = hub.subscribe(channels, ctx.source.name, {
+      lastEventId: external ? undefined : lastEventId,
+      retryMs: options.retryMs,
+      address: ctx.address,
+      expiresAt: auth.grant.expiresAt,
+      hold: external,
+    });
+    if (external) {
+      const replayed = await options.replay!(channels, lastEventId!);
+      subscriber.release(replayed.entries, replayed.isNew, Date.now());
+    }
+    // Settles when the stream is over; rejects when the client went away.
+    // Either way the subscriber is done (a no-op if it already closed).
+    const peer = ctx.source.name;
+    streaming.add(peer);
+    const done = () => {
+      streaming.delete(peer);
+      subscriber.close("client disconnected");
+    };
+    completed.then(done, done);
+    return new Response(subscriber.readable(), {
+      headers: streamHeaders(ctx),
+    });
+  }
+
+  async function post(
+    request: Request,
+    target: RequestTarget,
+    channels: string[],
+    ctx: Context,
+  ): Promise<Response> {
+    // Credentials before the body: a refused publisher costs no reading.
+    const denied = await checkPublisher(request, channels, ctx, "json");
+    if (denied) {
+      await request.body?.cancel();
+      return denied;
+    }
+    let parsed: PublishRequest;
+    try {
+      const body = await readBody(
+        request,
+        options.maxBody,
+        options.bodyTimeoutMs,
+      );
+      parsed = parsePostBody(
+        request.headers.get("content-type") ?? "",
+        body,
+        new URLSearchParams(target.query),
+      );
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        return refuse(ctx, 413, error.message, "json");
+      }
+      if (error instanceof BodyTimeoutError) {
+        // The rest of the body may still come: the connection cannot be
+        // used for another request.
+        return refuse(ctx, 408, error.message, "json", { Connection: "close" });
+      }
+      if (error instanceof UnsupportedMediaTypeError) {
+        return refuse(ctx, 415, error.message, "json");
+      }
+      if (error instanceof InstructionError) {
+        return refuse(ctx, 400, error.message, "json");
+      }
+      throw error;
+    }
+    if (parsed.events.length === 0 && parsed.commands.length === 0) {
+      return refuse(ctx, 400, "the body holds no event", "json");
+    }
+    return await publish(channels, parsed, ctx, "json");
+  }
+
+  async function publish(
+    channels: string[],
+    request: PublishRequest,
+    ctx: Context,
+    answer: "text" | "json",
+  ): Promise<Response> {
+    if (
+      !options.publishRate.allow(
+        ctx.address,
+        Math.max(1, request.events.length),
+      )
+    ) {
+      return refuse(ctx, 429, "publish rate limit exceeded", answer, {
+        "Retry-After": "1",
+      });
+    }
+    // Check every command before publishing anything, so a refused request
+    // has no effect at all.
+    for (const command of request.commands) {
+      try {
+        dispatcher.checkCommand(command, ctx.source);
+      } catch (error) {
+        if (!(error instanceof InstructionError)) throw error;
+        return refuse(
+          ctx,
+          error instanceof CommandRefusedError ? 403 : 400,
+          error.message,
+          answer,
+        );
+      }
+    }
+    let result;
+    try {
+      result = await dispatcher.publish(channels, request.events, ctx.source);
+    } catch (error) {
+      if (!(error instanceof InstructionError)) throw error;
+      const unavailable = error instanceof ClusterUnavailableError;
+      return refuse(ctx, unavailable ? 503 : 400, error.message, answer);
+    }
+    for (const command of request.commands) {
+      dispatcher.command(command, ctx.source);
+    }
+    if (answer === "json") {
+      return json(ctx, 202, { ids: result.ids, clients: result.clients });
+    }
+    const noun = result.events === 1 ? "event" : "events";
+    return text(
+      ctx,
+      200,
+      `OK: ${result.events} ${noun} sent to ${result.clients} client${
+        result.clients === 1 ? "" : "s"
+      }`,
+    );
+  }
+}
+
+/** Headers of an event stream. */
+function streamHeaders(ctx: Context): Record<string, string> {
+  return { ...STREAM_HEADERS, ...ctx.cors };
+}
+
+/** Logs a refused request and answers it; nothing was published. */
+function refuse(
+  ctx: Context,
+  status: number,
+  message: string,
+  answer: "text" | "json" = "text",
+  headers: Record<string, string> = {},
+): Response {
+  warn(ctx, message);
+  const body = `${message}; nothing was published`;
+  return answer === "json"
+    ? json(ctx, status, { error: body }, headers)
+    : text(ctx, status, body, headers);
+}
+
+function warn(ctx: Context, problem: string): void {
+  logger.warn("{source}: {problem}", {
+    source: describeSource(ctx.source),
+    problem,
+  });
+}
+
+/** Splits the path after the prefix into decoded, validated channel names. */
+export function parseChannels(rest: string): string[] {
+  const channels: string[] = [];
+  for (const segment of rest.split("/")) {
+    if (segment === "") continue;
+    let name: string;
+    try {
+      name = decodeURIComponent(segment);
+    } catch {
+      throw new InstructionError(
+        `malformed %-escape in channel ${JSON.stringify(segment.slice(0, 80))}`,
+      );
+    }
+    validateName("channel", name);
+    channels.push(name);
+  }
+  return channels;
+}
+
+function text(
+  ctx: Context,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: {
+      "Content-Type": "text/plain; charset=utf-8",
+      ...ctx.cors,
+      ...headers,
+    },
+  });
+}
+
+function json(
+  ctx: Context,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "Content-Type": "application/json", ...ctx.cors, ...headers },
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * The `Deno.serve` engine of the HTTP port (`--http-engine serve`, and the
+ * engine with TLS, which also speaks HTTP/2): the shared handler behind
+ * `Deno.serve`, with what `Deno.serve` does not do itself.
+ *
+ * - An answer that says `Connection: close` (a body that timed out, a
+ *   chunked body refused) really closes the connection. `Deno.serve` would
+ *   keep it open, waiting for the rest of a body that a hostile client
+ *   never sends; so the body of such an answer ends with an error after
+ *   its text, which makes `Deno.serve` cut the connection.
+ * - A stream dropped by the hub (a slow consumer) ends its body with
+ *   {@linkcode StreamDroppedError}: the connection is cut at once, and the
+ *   error is not logged again.
+ * - Anything else thrown is logged and answered with 500.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { errorMessage, ExitCode, StartupError } from "../errors.ts";
+import type { HttpHandler } from "./handler.ts";
+import { StreamDroppedError } from "../core/subscriber.ts";
+
+const logger = getLogger(["sse-server", "http"]);
+
+/** Settings of {@linkcode serveWithDeno}. */
+export interface ServeOptions {
+  readonly hostname: string;
+  /** TCP port; 0 lets the system choose. */
+  readonly port: number;
+  /** Certificate and key (PEM) for HTTPS. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
+/** The error that cuts a connection after a closing answer's text. */
+class ConnectionCut extends Error {
+  override name = "ConnectionCut";
+}
+
+/**
+ * Serves `handler` with `Deno.serve`; throws {@linkcode StartupError} when
+ * it cannot listen (73) or the TLS set-up fails (69).
+ */
+export function serveWithDeno(
+  options: ServeOptions,
+  handler: HttpHandler,
+): Deno.HttpServer<Deno.NetAddr> {
+  const common = {
+    hostname: options.hostname,
+    port: options.port,
+    onListen: () => {},
+    onError: (error: unknown) => {
+      if (
+        !(error instanceof StreamDroppedError || error instanceof ConnectionCut)
+      ) {
+        logger.error("HTTP handler failed: {error}", {
+          error: errorMessage(error),
+        });
+      }
+      return new Response("internal error\n", { status: 500 });
+    },
+  };
+  const serving: HttpHandler = async (request, info) =>
+    closing(await handler(request, info));
+  try {
+    return options.tls
+      ? Deno.serve(
+        { ...common, cert: options.tls.cert, key: options.tls.key },
+        serving,
+      )
+      : Deno.serve(common, serving);
+  } catch (error) {
+    throw new StartupError(
+      `cannot listen on HTTP port ${options.hostname}:${options.port}: ${
+        errorMessage(error)
+      }`,
+      options.tls && !(error instanceof Deno.errors.AddrInUse)
+        ? ExitCode.unavailable
+        : ExitCode.cantCreate,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The same answer, made to close its connection when it says
+ * `Connection: close`: its text, then an error instead of its end.
+ */
+async function closing(response: Response): Promise<Response> {
+  if (response.headers.get("connection")?.toLowerCase() !== "close") {
+    return response;
+  }
+  const text = new Uint8Array(await response.arrayBuffer());
+  const headers = new Headers(response.headers);
+  headers.delete("content-length");
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (text.length > 0) controller.enqueue(text);
+    },
+    pull(controller) {
+      controller.error(new ConnectionCut("connection closed after the answer"));
+    },
+  });
+  return new Response(body, { status: response.status, headers });
+}

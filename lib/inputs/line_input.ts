@@ -1,0 +1,186 @@
+/**
+ * Reading instruction lines from a byte stream (a FIFO or a control-port
+ * connection) and handing them to the dispatcher. Shared by both inputs so
+ * they treat every line alike: each line of a write is handled, a malformed
+ * or over-long line is reported and skipped, and the input goes on.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  describeSource,
+  type Dispatcher,
+  type Source,
+} from "../core/dispatch.ts";
+import {
+  type BlockInstruction,
+  InstructionError,
+  parseInstructionLine,
+} from "../protocol/instruction.ts";
+import { LineSplitStream } from "../protocol/line_reader.ts";
+import { type AuthResult, permits } from "../auth/auth.ts";
+import type { TokenBucket } from "../auth/rate_limit.ts";
+import type { SseEvent } from "../core/sse_format.ts";
+
+const logger = getLogger(["sse-server", "input"]);
+
+/** The size limits of line input. */
+export interface LineLimits {
+  /** Longest line accepted, in characters. */
+  readonly maxLineLength: number;
+  /** Most data in one multi-line block, in characters. */
+  readonly maxBlockLength: number;
+}
+
+/** How to read one input. */
+export interface LineInputOptions extends LineLimits {
+  readonly source: Source;
+  readonly dispatcher: Dispatcher;
+  /**
+   * When set, the first line must be `auth CREDENTIAL`, checked with this;
+   * a refusal is answered and ends the input. Each publish is then checked
+   * against the grant.
+   */
+  readonly authenticate?: (credential: string) => Promise<AuthResult>;
+  /** Events this input may publish per second; past it lines are refused. */
+  readonly rate?: TokenBucket;
+  /** Sends an error line back to the peer, where the input has one. */
+  readonly reply?: (message: string) => Promise<void>;
+}
+
+/** A multi-line block being read: its header and the lines so far. */
+interface OpenBlock {
+  readonly header: BlockInstruction;
+  readonly lines: string[];
+  length: number;
+  /** Set once the block is too long: the rest is skipped to its end. */
+  overflow: boolean;
+}
+
+/**
+ * Handles every line of `readable` until it ends. Errors are logged with the
+ * source and, where possible, answered with an `error: …` line.
+ */
+export async function readInstructions(
+  readable: ReadableStream<Uint8Array>,
+  options: LineInputOptions,
+): Promise<void> {
+  const { source, dispatcher, maxLineLength, maxBlockLength, reply } = options;
+  const report = async (problem: string) => {
+    logger.warn("{source}: {problem}", {
+      source: describeSource(source),
+      problem,
+    });
+    await reply?.(`error: ${problem}\n`);
+  };
+  const lines = readable
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new LineSplitStream(maxLineLength));
+  let block: OpenBlock | null = null;
+  let grant: AuthResult | null = null;
+  /** Publishes unless the credential or the rate forbids it (then reports). */
+  const publish = async (channel: string, event: SseEvent, what: string) => {
+    const allowed = grant && permits(grant, [channel], "publish");
+    if (allowed && !allowed.ok) {
+      await report(`${allowed.reason}, ${what} ignored`);
+    } else if (options.rate && !options.rate.take()) {
+      await report(`publish rate limit exceeded, ${what} ignored`);
+    } else {
+      await dispatcher.publish([channel], [event], source);
+    }
+  };
+  for await (const item of lines) {
+    if (options.authenticate && grant === null) {
+      // The first line must authenticate; anything else ends the input.
+      const credential = item.kind === "line"
+        ? /^auth[ \t]+(\S+)[ \t]*$/i.exec(item.text)?.[1]
+        : undefined;
+      grant = credential === undefined
+        ? {
+          ok: false,
+          status: 401,
+          reason: 'the first line must be "auth TOKEN"',
+        }
+        : await options.authenticate(credential);
+      if (!grant.ok) {
+        await report(`authentication failed: ${grant.reason}`);
+        return;
+      }
+      continue;
+    }
+    if (block) {
+      // Inside a block lines are data, kept as they are, up to the terminator.
+      if (item.kind === "line" && item.text === block.header.terminator) {
+        const done: OpenBlock = block;
+        block = null;
+        if (done.overflow) {
+          await report(
+            `block too long (more than ${maxBlockLength} characters), ignored`,
+          );
+          continue;
+        }
+        const { channel, type } = done.header;
+        try {
+          await publish(
+            channel,
+            { type, data: done.lines.join("\n") },
+            "block",
+          );
+        } catch (error) {
+          if (!(error instanceof InstructionError)) throw error;
+          await report(`${error.message}, block ignored`);
+        }
+        continue;
+      }
+      const length = item.kind === "line" ? item.text.length : item.length;
+      // The data is the lines joined by "\n": one separator between two.
+      block.length += (block.lines.length > 0 || block.overflow ? 1 : 0) +
+        length;
+      if (item.kind === "too-long" || block.length > maxBlockLength) {
+        block.overflow = true;
+        block.lines.length = 0;
+      } else if (!block.overflow) {
+        block.lines.push(item.text);
+      }
+      continue;
+    }
+    if (item.kind === "too-long") {
+      await report(
+        `line too long (${item.length} characters, limit ${maxLineLength}), ignored`,
+      );
+      continue;
+    }
+    if (/^[ \t]*auth[ \t]/i.test(item.text)) {
+      // Never echo a credential into the log or back to the peer.
+      await report(
+        "an auth line is only accepted as the first line of a control connection, ignored",
+      );
+      continue;
+    }
+    try {
+      const instruction = parseInstructionLine(item.text);
+      if (instruction === null) continue;
+      if (instruction.kind === "command") {
+        dispatcher.command(instruction.command, source);
+      } else if (instruction.kind === "block") {
+        block = { header: instruction, lines: [], length: 0, overflow: false };
+      } else {
+        const { channel, type, data, id } = instruction;
+        await publish(
+          channel,
+          id === undefined ? { type, data } : { type, data, id },
+          "line",
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof InstructionError)) throw error;
+      await report(`${error.message}, line ignored`);
+    }
+  }
+  if (block) {
+    await report(
+      `input ended inside a block (no line "${block.header.terminator}"), block ignored`,
+    );
+  }
+}

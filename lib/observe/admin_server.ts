@@ -1,0 +1,241 @@
+/**
+ * The admin listener (`--admin-port`): `/status` (JSON), `/metrics`
+ * (Prometheus), `/` (a live dashboard) and `/events` (the dashboard's own
+ * event stream, one snapshot a second). Off by default and bound to
+ * loopback unless `--admin-bind` says otherwise.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { bearerToken } from "../auth/auth.ts";
+import { DASHBOARD_HTML } from "./dashboard_page.ts";
+import { errorMessage, ExitCode, StartupError } from "../errors.ts";
+import { Hub } from "../core/hub.ts";
+import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
+import type { RecentEvent } from "../server.ts";
+import type { StatusReport } from "./status.ts";
+
+const logger = getLogger(["sse-server", "admin"]);
+
+/** What the admin listener reads from the server. */
+export interface AdminSource {
+  statusReport(): StatusReport;
+  metrics(eventLoopLagSeconds: number): MetricsSnapshot;
+  recentEvents(): readonly RecentEvent[];
+}
+
+/** Settings of an {@linkcode AdminServer}. */
+export interface AdminOptions {
+  readonly hostname: string;
+  /** TCP port; 0 lets the system choose. */
+  readonly port: number;
+  /** How often the dashboard stream gets a snapshot (default 1000 ms). */
+  readonly intervalMs?: number;
+  /**
+   * When set, every request needs a credential (`Authorization: Bearer`, or
+   * `?access_token=` for the dashboard page and its stream) that this accepts.
+   */
+  readonly authorize?: (credential: string | undefined) => Promise<boolean>;
+}
+
+/** What the dashboard receives every interval. */
+export interface DashboardSnapshot {
+  readonly time: number;
+  readonly version: string;
+  readonly startedAt: string;
+  readonly clients: number;
+  readonly controllers: number;
+  readonly channels: number;
+  readonly topChannels: readonly (readonly [string, number])[];
+  readonly published: Readonly<Record<string, number>>;
+  readonly deliveries: number;
+  readonly bytesSent: number;
+  readonly slowConsumers: number;
+  readonly historyEvents: number;
+  readonly eventLoopLagSeconds: number;
+  readonly recent: readonly RecentEvent[];
+}
+
+/**
+ * A running admin listener. It owns its HTTP server, its timer and the small
+ * hub that carries dashboard snapshots; {@linkcode AdminServer.close} ends
+ * all three.
+ */
+export class AdminServer implements AsyncDisposable {
+  readonly #http: Deno.HttpServer<Deno.NetAddr>;
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #dashboard = new Hub({
+    maxQueuedBytes: 1 << 20,
+    keepAliveMs: 15_000,
+    label: "dashboard client",
+  });
+  readonly #source: AdminSource;
+  #lagSeconds = 0;
+  #lastTick: number;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    options: AdminOptions,
+    source: AdminSource,
+  ) {
+    this.#source = source;
+    const interval = options.intervalMs ?? 1000;
+    try {
+      this.#http = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        onListen: () => {},
+        onError: (error) => {
+          logger.error("admin request failed: {error}", {
+            error: errorMessage(error),
+          });
+          return new Response("internal error\n", { status: 500 });
+        },
+      }, async (request, info) => {
+        if (options.authorize) {
+          const url = new URL(request.url);
+          const credential =
+            bearerToken(request.headers.get("authorization")) ??
+              url.searchParams.get("access_token") ?? undefined;
+          if (!(await options.authorize(credential))) {
+            const remote = info.remoteAddr as Deno.NetAddr;
+            logger.warn("admin request from {addr} refused: {reason}", {
+              addr: remote.hostname,
+              reason: credential === undefined
+                ? "no token"
+                : "token not accepted",
+            });
+            return new Response(
+              credential === undefined
+                ? "a token is needed\n"
+                : "token not accepted\n",
+              {
+                status: credential === undefined ? 401 : 403,
+                headers: credential === undefined
+                  ? { "WWW-Authenticate": "Bearer" }
+                  : {},
+              },
+            );
+          }
+        }
+        return this.#handle(request, info);
+      });
+    } catch (error) {
+      this.#dashboard.close();
+      throw new StartupError(
+        `cannot listen on admin port ${options.hostname}:${options.port}: ${
+          errorMessage(error)
+        }`,
+        ExitCode.cantCreate,
+        { cause: error },
+      );
+    }
+    // One timer measures event-loop lag and feeds the dashboard.
+    this.#lastTick = performance.now();
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      this.#lagSeconds = Math.max(0, now - this.#lastTick - interval) / 1000;
+      this.#lastTick = now;
+      if (this.#dashboard.size > 0) this.#pushSnapshot();
+    }, interval);
+  }
+
+  /** Starts listening; throws {@linkcode StartupError} (exit 73) on failure. */
+  static listen(options: AdminOptions, source: AdminSource): AdminServer {
+    return new AdminServer(options, source);
+  }
+
+  /** The address actually bound. */
+  get addr(): Deno.NetAddr {
+    return this.#http.addr;
+  }
+
+  /** Stops the timer, ends the dashboard streams and closes the listener. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      this.#dashboard.close();
+      await this.#http.shutdown();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** The current snapshot, as the dashboard gets it. */
+  snapshot(): DashboardSnapshot {
+    const m = this.#source.metrics(this.#lagSeconds);
+    const report = this.#source.statusReport();
+    return {
+      time: Date.now(),
+      version: report.server.version,
+      startedAt: report.server.startedAt,
+      clients: report.totals.clients,
+      controllers: m.controllers,
+      channels: m.channels,
+      topChannels: m.topChannels,
+      published: m.published,
+      deliveries: m.deliveries,
+      bytesSent: m.bytesSent,
+      slowConsumers: m.slowConsumers,
+      historyEvents: m.historyEvents,
+      eventLoopLagSeconds: m.eventLoopLagSeconds,
+      recent: this.#source.recentEvents().slice(-15),
+    };
+  }
+
+  #pushSnapshot(): void {
+    this.#dashboard.publish([], [{
+      type: "snapshot",
+      data: JSON.stringify(this.snapshot()),
+    }]);
+  }
+
+  #handle(request: Request, info: Deno.ServeHandlerInfo): Response {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("method not allowed\n", {
+        status: 405,
+        headers: { Allow: "GET, HEAD" },
+      });
+    }
+    switch (new URL(request.url).pathname) {
+      case "/":
+        return new Response(DASHBOARD_HTML, {
+          headers: { "Content-Type": "text/html; charset=utf-8" },
+        });
+      case "/status":
+        return Response.json(this.#source.statusReport());
+      case "/metrics":
+        return new Response(
+          renderMetrics(this.#source.metrics(this.#lagSeconds)),
+          {
+            headers: {
+              "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+            },
+          },
+        );
+      case "/events": {
+        const remote = info.remoteAddr as Deno.NetAddr;
+        const sub = this.#dashboard.subscribe(
+          [],
+          `${remote.hostname}:${remote.port}`,
+        );
+        // The first snapshot at once, so the page is never empty.
+        this.#pushSnapshot();
+        const done = () => sub.close("client disconnected");
+        info.completed.then(done, done);
+        return new Response(sub.readable(), {
+          headers: {
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+          },
+        });
+      }
+      default:
+        return new Response("not found\n", { status: 404 });
+    }
+  }
+}
