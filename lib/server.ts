@@ -8,8 +8,6 @@
 import { getLogger } from "@logtape/logtape";
 import { AdminServer } from "./observe/admin_server.ts";
 import { ControlPort } from "./inputs/control_port.ts";
-import { LeanHttpServer } from "./http/lean/engine.ts";
-import { serveWithDeno } from "./http/serve_engine.ts";
 import { compareIds, RedisCluster } from "./broker/cluster.ts";
 import {
   describeSource,
@@ -18,149 +16,41 @@ import {
 } from "./core/dispatch.ts";
 import { errorMessage } from "./errors.ts";
 import { FifoInput } from "./inputs/fifo.ts";
-import {
-  createHttpHandler,
-  type ExternalReplay,
-  type HttpHandlerOptions,
-} from "./http/handler.ts";
-import { type AuthConfig, Authorizer, type AuthResult } from "./auth/auth.ts";
-import { checkNames, type NameLimits } from "./protocol/limits.ts";
+import { type ExternalReplay } from "./http/handler.ts";
+import { Authorizer, type AuthResult } from "./auth/auth.ts";
+import { checkNames } from "./protocol/limits.ts";
+import { gapEvent } from "./core/notices.ts";
 import { RateLimiter } from "./auth/rate_limit.ts";
 import { describe, Hub, type PublishResult } from "./core/hub.ts";
-import { type MetricsSnapshot, TOP_CHANNELS } from "./observe/metrics.ts";
+import type { MetricsSnapshot } from "./observe/metrics.ts";
+import {
+  metricsSnapshot,
+  type RecentEvent,
+  RecentEvents,
+  type ServerView,
+  statusReport,
+} from "./observe/reports.ts";
 import {
   type ControllerStatus,
   logStatus,
   type StatusReport,
 } from "./observe/status.ts";
-import { VERSION } from "./version.ts";
 import {
   CommandRefusedError,
   COMMANDS,
   InstructionError,
 } from "./protocol/instruction.ts";
 import type { SseEvent } from "./core/sse_format.ts";
-import type { TlsFiles } from "./config/tls.ts";
+import {
+  NO_LIMITS,
+  type ServerConfig,
+  type ServerLimits,
+} from "./config/server_config.ts";
+import { type HttpListener, listenHttp } from "./http/listen.ts";
 
 const logger = getLogger(["sse-server", "server"]);
 
-/** Limits of a server; see the options of the same names. */
-export interface ServerLimits extends NameLimits {
-  readonly maxClients: number;
-  readonly maxClientsPerIp: number;
-  readonly maxControllers: number;
-  readonly controlIdleTimeoutMs: number;
-  /** Events per second per control connection or HTTP address; 0: none. */
-  readonly publishRate: number;
-}
-
-const NO_LIMITS: ServerLimits = {
-  maxNameLength: Number.MAX_SAFE_INTEGER,
-  maxChannels: Number.MAX_SAFE_INTEGER,
-  maxClients: Number.MAX_SAFE_INTEGER,
-  maxClientsPerIp: 0,
-  maxControllers: Number.MAX_SAFE_INTEGER,
-  controlIdleTimeoutMs: 0,
-  publishRate: 0,
-};
-
-/** What the server needs of its HTTP engine, `Deno.serve` or the lean one. */
-interface HttpListener {
-  readonly addr: Deno.NetAddr;
-  shutdown(): Promise<void>;
-  /** Cuts every connection (the lean engine; Deno.serve has no such call). */
-  abortAll?(): void;
-}
-
-/**
- * Request heads the lean engine accepts: header lines (and trailer lines) of
- * this many bytes (the request line may add `--max-line`), this fast.
- */
-const LEAN_MAX_HEAD_BYTES = 16384;
-const LEAN_HEAD_TIMEOUT_MS = 10_000;
-/** Time a request body may take to arrive, on both engines. */
-const BODY_TIMEOUT_MS = 30_000;
-
-/** How many recent events the dashboard is shown. */
-const RECENT_EVENTS = 30;
-
-/** A published event as the dashboard lists it (data shortened). */
-export interface RecentEvent {
-  readonly time: number;
-  readonly input: Source["kind"];
-  readonly channels: readonly string[];
-  readonly type: string;
-  readonly data: string;
-  readonly id: string | null;
-}
-
-/** The configuration as reports show it: no key material, no secrets. */
-function publicOptions(config: ServerConfig): Record<string, unknown> {
-  const { tls, auth, redis, ...rest } = config;
-  return {
-    ...rest,
-    // A password in the URL is not shown.
-    redis: redis?.url.replace(/\/\/[^@/]*@/, "//***@"),
-    tls: tls !== undefined,
-    publishToken: auth?.publishToken !== undefined,
-    jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,
-    subscribeAuth: auth?.subscribeAuth ?? false,
-  };
-}
-
-/** Everything a server needs to start; no file is read after start-up but the FIFO. */
-export interface ServerConfig {
-  readonly urlPath: string;
-  readonly port: number;
-  readonly bind: string;
-  readonly tls?: TlsFiles;
-  readonly fifo?: string;
-  /** Mode of a FIFO the server creates (default 0o666, as the original). */
-  readonly fifoMode?: number;
-  readonly controlPort?: number;
-  readonly allowCommands: boolean;
-  readonly maxLine: number;
-  readonly maxClientBuffer: number;
-  /** Bytes owed to all clients past which publishers wait (0: no limit). */
-  readonly maxBacklog?: number;
-  readonly keepAliveMs: number;
-  /** Events kept per channel for replay (0: none, and no ids). */
-  readonly history: number;
-  readonly historyAgeMs: number;
-  /** Sent as `retry:` when a stream opens. */
-  readonly retryMs?: number;
-  /** Largest POST body and multi-line block, in bytes. */
-  readonly maxBody: number;
-  /** Accept publishing by GET query (the original's way). */
-  readonly getPublish: boolean;
-  /**
-   * `lean` (HTTP/1.1; the program's default without TLS) or `serve`
-   * (Deno.serve: TLS, HTTP/2; used when absent).
-   */
-  readonly httpEngine?: "serve" | "lean";
-  /** Lean engine: time for a request head to arrive (default 10 s). */
-  readonly headTimeoutMs?: number;
-  /** Time for a request body to arrive, both engines (default 30 s). */
-  readonly bodyTimeoutMs?: number;
-  /** Port of the admin listener (status, metrics, dashboard); none if absent. */
-  readonly adminPort?: number;
-  /** Address of the admin listener (default 127.0.0.1). */
-  readonly adminBind?: string;
-  /** Address of the control port (default: `bind`). */
-  readonly controlBind?: string;
-  /** Share channels, ids and history with other instances through Redis. */
-  readonly redis?: { readonly url: string; readonly password?: string };
-  /** Credentials for publishing and subscribing; none required if absent. */
-  readonly auth?: AuthConfig;
-  /** Cookie that may carry a subscriber's token. */
-  readonly authCookie?: string;
-  /** Allowed CORS origins (default `["*"]`). */
-  readonly corsOrigins?: readonly string[];
-  /** Limits on clients, controllers, names and publishing (defaults: none). */
-  readonly limits?: Partial<ServerLimits>;
-  /** How long `halt` lets streams drain before cutting them (default 2 s). */
-  readonly haltGraceMs?: number;
-}
+export type { ServerConfig, ServerLimits };
 
 /**
  * A started server. Stop it with {@linkcode SseServer.halt} (or `await using`);
@@ -188,7 +78,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   #admin?: AdminServer;
   #cluster?: RedisCluster;
   #halting: Promise<void> | null = null;
-  #recent: RecentEvent[] = [];
+  readonly #recent = new RecentEvents();
   /** When the server started. */
   readonly startedAt: Date = new Date();
   /** Credentials refused so far. */
@@ -252,7 +142,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           },
         }, hub);
       }
-      server.#http = await serveHttp(config, hub, server, {
+      server.#http = await listenHttp(config, hub, server, {
         replay: server.#cluster
           ? (channels, id) => server.#replay(channels, id)
           : undefined,
@@ -383,22 +273,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     result: PublishResult,
   ): PublishResult {
     this.published[source.kind] += events.length;
-    const time = Date.now();
-    events.forEach((event, i) => {
-      this.#recent.push({
-        time,
-        input: source.kind,
-        channels,
-        type: event.type,
-        data: event.data.length > 120
-          ? event.data.slice(0, 120) + "…"
-          : event.data,
-        id: result.ids[i] ?? null,
-      });
-    });
-    if (this.#recent.length > RECENT_EVENTS) {
-      this.#recent.splice(0, this.#recent.length - RECENT_EVENTS);
-    }
+    this.#recent.add(source.kind, channels, events, result.ids);
     logger.info(
       "{source} published {events} to {channels}: {clients} clients",
       {
@@ -470,7 +345,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         (/^\d+-\d+$/.test(lastEventId) ? lastEventId : undefined);
       return {
         entries: gap
-          ? [{ bytes: RedisCluster.gapEvent(lastEventId, gap) }, ...entries]
+          ? [{ bytes: gapEvent(lastEventId, gap) }, ...entries]
           : entries,
         isNew: (id) =>
           id === undefined || newest === undefined ||
@@ -483,7 +358,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       });
       const known = /^\d+-\d+$/.test(lastEventId);
       return {
-        entries: [{ bytes: RedisCluster.gapEvent(lastEventId, "unavailable") }],
+        entries: [{ bytes: gapEvent(lastEventId, "unavailable") }],
         isNew: (id) =>
           id === undefined || !known || compareIds(id, lastEventId) > 0,
       };
@@ -508,77 +383,28 @@ export class SseServer implements Dispatcher, AsyncDisposable {
 
   /** Everything `/status` and the `status` command report. */
   statusReport(): StatusReport {
-    const controllers = this.controllers();
-    const stats = this.hub.stats;
-    return {
-      server: {
-        version: VERSION,
-        pid: Deno.pid,
-        startedAt: this.startedAt.toISOString(),
-        options: publicOptions(this.#config),
-      },
-      totals: {
-        clients: this.hub.size,
-        controllers: controllers.length,
-        channels: this.hub.channelCount,
-        historyEvents: this.hub.history.size,
-        published: { ...this.published },
-        deliveries: stats.deliveries,
-        bytesSent: stats.bytesSent,
-        slowConsumers: stats.slowConsumers,
-      },
-      controllers,
-      clients: [...this.hub.subscribers()].map((sub) => ({
-        id: sub.id,
-        remoteAddr: sub.remoteAddr,
-        connectedAt: sub.connectedAt.toISOString(),
-        channels: sub.channels,
-        lastEventId: sub.lastEventId ?? null,
-        eventsSent: sub.eventsQueued,
-        bytesSent: sub.bytesSent,
-        bytesQueued: sub.queuedBytes,
-      })),
-    };
+    return statusReport(this.#view());
   }
 
   /** The figures of `/metrics`; `eventLoopLagSeconds` is measured by the caller. */
   metrics(eventLoopLagSeconds: number): MetricsSnapshot {
-    const byCount: Record<string, number> = {
-      all: 0,
-      "1": 0,
-      "2": 0,
-      "3": 0,
-      "4+": 0,
-    };
-    for (const sub of this.hub.subscribers()) {
-      const n = sub.channels.length;
-      byCount[n === 0 ? "all" : n >= 4 ? "4+" : String(n)]++;
-    }
-    const top = [...this.hub.channelSizes()]
-      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, TOP_CHANNELS);
-    const stats = this.hub.stats;
-    return {
-      subscribersByChannelCount: byCount,
-      topChannels: top,
-      channels: this.hub.channelCount,
-      controllers: this.controllers().length,
-      published: { ...this.published },
-      deliveries: stats.deliveries,
-      bytesSent: stats.bytesSent,
-      slowConsumers: stats.slowConsumers,
-      backlogBytes: this.hub.backlog.bytes,
-      pushbacks: this.hub.backlog.pushbacks,
-      authFailures: this.authFailures,
-      historyEvents: this.hub.history.size,
-      eventLoopLagSeconds,
-      startTimeSeconds: this.startedAt.getTime() / 1000,
-    };
+    return metricsSnapshot(this.#view(), eventLoopLagSeconds);
   }
 
   /** The last events published, newest last (for the dashboard). */
   recentEvents(): readonly RecentEvent[] {
-    return this.#recent;
+    return this.#recent.list();
+  }
+
+  #view(): ServerView {
+    return {
+      hub: this.hub,
+      startedAt: this.startedAt,
+      published: this.published,
+      authFailures: this.authFailures,
+      options: this.#config,
+      controllers: () => this.controllers(),
+    };
   }
 
   /**
@@ -656,54 +482,6 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       });
     }
   }
-}
-
-function serveHttp(
-  config: ServerConfig,
-  hub: Hub,
-  dispatcher: Dispatcher,
-  access: Pick<
-    HttpHandlerOptions,
-    | "auth"
-    | "authCookie"
-    | "corsOrigins"
-    | "names"
-    | "maxClients"
-    | "maxClientsPerIp"
-    | "publishRate"
-    | "onAuthFailure"
-    | "replay"
-  >,
-): HttpListener | Promise<HttpListener> {
-  const handler = createHttpHandler(
-    {
-      prefix: config.urlPath,
-      maxUrlLength: config.maxLine,
-      maxBody: config.maxBody,
-      bodyTimeoutMs: config.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
-      refuseChunked: config.httpEngine !== "lean",
-      // Without TLS there is no HTTP/2 to tell apart from pipelining.
-      refusePipelined: config.httpEngine !== "lean" && !config.tls,
-      getPublish: config.getPublish,
-      retryMs: config.retryMs,
-      ...access,
-    },
-    hub,
-    dispatcher,
-  );
-  if (config.httpEngine === "lean") {
-    return LeanHttpServer.listen({
-      hostname: config.bind,
-      port: config.port,
-      maxHeadBytes: LEAN_MAX_HEAD_BYTES,
-      maxTargetBytes: config.maxLine,
-      headTimeoutMs: config.headTimeoutMs ?? LEAN_HEAD_TIMEOUT_MS,
-    }, handler);
-  }
-  return serveWithDeno(
-    { hostname: config.bind, port: config.port, tls: config.tls },
-    handler,
-  );
 }
 
 function shorten(data: string): string {

@@ -22,7 +22,6 @@ import { getLogger } from "@logtape/logtape";
 import { createClient } from "redis";
 import { errorMessage } from "../errors.ts";
 import type { Hub } from "../core/hub.ts";
-import { GAP_EVENT } from "../core/hub.ts";
 import { InstructionError } from "../protocol/instruction.ts";
 import { encodeEvent, type SseEvent } from "../core/sse_format.ts";
 
@@ -265,14 +264,6 @@ export class RedisCluster implements AsyncDisposable {
     const entries = [...byId.values()].sort((a, b) => compareIds(a.id, b.id));
     const gap = !known ? "unknown id" : expired ? "expired" : undefined;
     return gap ? { entries, gap } : { entries };
-  }
-
-  /** The gap event a replay starts with. */
-  static gapEvent(lastEventId: string, reason: string): Uint8Array {
-    return encodeEvent({
-      type: GAP_EVENT,
-      data: JSON.stringify({ lastEventId, reason }),
-    });
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,7 @@
  * @module
  */
 
+import { AUTH_EXPIRED, gapEvent } from "./notices.ts";
 import { getLogger } from "@logtape/logtape";
 import { Backlog } from "./backlog.ts";
 import { concatBytes, WRITE_MAX } from "./bytes.ts";
@@ -103,17 +104,6 @@ export interface SubscribeOptions {
   readonly hold?: boolean;
 }
 
-/**
- * The event that ends a stream whose token expired; its data is
- * `{"reason":"token expired"}`. The client should get a new token before it
- * reconnects.
- */
-export const AUTH_EXPIRED_EVENT = "sse-auth-expired";
-const AUTH_EXPIRED = encodeEvent({
-  type: AUTH_EXPIRED_EVENT,
-  data: JSON.stringify({ reason: "token expired" }),
-});
-
 /** Totals since the hub started. */
 export interface HubStats extends TrafficTotals {
   /** Events handed to subscribers (one event to one subscriber is one). */
@@ -121,13 +111,6 @@ export interface HubStats extends TrafficTotals {
   /** Subscribers dropped for not reading. */
   slowConsumers: number;
 }
-
-/**
- * The event type that tells a reconnecting client that events it missed are
- * no longer kept (or its last id is unknown); its data is JSON:
- * `{"lastEventId": "...", "reason": "expired" | "unknown id"}`.
- */
-export const GAP_EVENT = "sse-gap";
 
 const logger = getLogger(["sse-server", "hub"]);
 
@@ -278,12 +261,8 @@ export class Hub implements Disposable {
     if (options.lastEventId !== undefined && this.history.enabled) {
       const replay = this.history.replay(unique, options.lastEventId);
       if (replay.gap) {
-        const data = JSON.stringify({
-          lastEventId: options.lastEventId,
-          reason: replay.gap,
-        });
         start.push({
-          bytes: encodeEvent({ type: GAP_EVENT, data }),
+          bytes: gapEvent(options.lastEventId, replay.gap),
           events: 1,
         });
       }

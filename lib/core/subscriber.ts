@@ -2,9 +2,10 @@
  * A subscriber: one open event stream and its bounded outgoing queue.
  *
  * The hub appends already-encoded bytes with {@linkcode Subscriber.enqueue};
- * the transport (an HTTP response body) drains them with
- * {@linkcode Subscriber.next}, which hands over everything queued since the
- * last call as one chunk, so a burst of events costs one write.
+ * the transport drains them with {@linkcode Subscriber.take} (and
+ * `whenReadable` to be woken; `next` is the same as a promise), which hands
+ * over everything queued since the last call as one chunk, so a burst of
+ * events costs one write.
  *
  * @module
  */
@@ -12,30 +13,6 @@
 import { Backlog, BACKLOG_SHARE_MAX, STALL_MS } from "./backlog.ts";
 import { concatBytes, WRITE_MAX } from "./bytes.ts";
 import { SharedChunk } from "./shared_chunk.ts";
-
-/** The subscriber behind each stream made by `Subscriber.readable()`. */
-const owners = new WeakMap<ReadableStream<Uint8Array>, Subscriber>();
-
-/**
- * The subscriber whose bytes `body` carries, if it is a subscriber's stream:
- * lets a transport write the subscriber's chunks itself.
- */
-export function subscriberOf(
-  body: ReadableStream<Uint8Array> | null,
-): Subscriber | undefined {
-  return body === null ? undefined : owners.get(body);
-}
-
-/**
- * The error a dropped subscriber's response body ends with: the drop was
- * logged already, so an engine's error handler need not log it again.
- */
-export class StreamDroppedError extends Error {
-  override name = "StreamDroppedError";
-  constructor(reason: CloseReason | null) {
-    super(reason ?? "closed");
-  }
-}
 
 /** Why a subscriber's stream ended. */
 export type CloseReason =
@@ -482,37 +459,10 @@ export class Subscriber {
   }
 
   /**
-   * The stream of bytes for an HTTP response body. It pulls from the queue
-   * only when the connection can take more, so a client that stops reading
-   * makes the queue grow until the limit, never the server's buffers. An
-   * subscriber that is dropped or aborted errors its body, which makes the server drop the
-   * connection instead of waiting on a client that does not read.
+   * True once a graceful end (halt, token expiry) has drained the queue:
+   * `take` returning null then means a clean end of the stream, not a drop.
    */
-  readable(): ReadableStream<Uint8Array> {
-    const stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        // Dropped while the engine waits on a write: error the body now.
-        this.onDrop(() => {
-          try {
-            controller.error(new StreamDroppedError(this.#closeReason));
-          } catch {
-            // Already closed or errored.
-          }
-        });
-      },
-      pull: async (controller) => {
-        const chunk = await this.next();
-        if (chunk !== null) {
-          controller.enqueue(chunk);
-        } else if (this.#state === "ending") {
-          controller.close();
-        } else {
-          controller.error(new StreamDroppedError(this.#closeReason));
-        }
-      },
-      cancel: () => this.close("client disconnected"),
-    }, { highWaterMark: 0 });
-    owners.set(stream, this);
-    return stream;
+  get endedGracefully(): boolean {
+    return this.#state === "ending";
   }
 }

@@ -11,26 +11,21 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
 import {
   type Authorizer,
   type AuthResult,
   bearerToken,
   cookieValue,
 } from "../auth/auth.ts";
-import {
-  describeSource,
-  type Dispatcher,
-  type Source,
-} from "../core/dispatch.ts";
+import type { Dispatcher } from "../core/dispatch.ts";
 import type { Hub } from "../core/hub.ts";
 import {
   CommandRefusedError,
   InstructionError,
   validateId,
-  validateName,
 } from "../protocol/instruction.ts";
 import { checkNames, type NameLimits } from "../protocol/limits.ts";
+import { parseChannels } from "../protocol/channels.ts";
 import {
   BodyTimeoutError,
   BodyTooLargeError,
@@ -49,8 +44,16 @@ import {
   type RequestTarget,
   targetOf,
 } from "./target.ts";
-
-const logger = getLogger(["sse-server", "http"]);
+import {
+  type Context,
+  CORS_ALLOW_HEADERS,
+  json,
+  refuse,
+  streamHeaders,
+  text,
+  warn,
+} from "./answers.ts";
+import type { Subscriber } from "../core/subscriber.ts";
 
 /** Settings of the HTTP handler. */
 export interface HttpHandlerOptions {
@@ -114,33 +117,31 @@ export interface ExternalReplay {
   readonly isNew: (id: string | undefined) => boolean;
 }
 
-const CORS_ALLOW_HEADERS =
-  "Cache-Control,Last-Event-Id,X-Requested-With,Content-Type,Authorization";
+/**
+ * An event stream to open: the engine sends `headers` with status 200,
+ * then the subscriber's bytes (read with `take`/`whenReadable`) until it
+ * ends, and calls `ended` once the stream is over, however it ended.
+ */
+export interface StreamAnswer {
+  readonly kind: "stream";
+  readonly subscriber: Subscriber;
+  readonly headers: Readonly<Record<string, string>>;
+  ended(): void;
+}
 
-/** Headers of an event stream, as the original sends them (CORS added per request). */
-export const STREAM_HEADERS: Readonly<Record<string, string>> = {
-  "Content-Type": "text/event-stream",
-  "Cache-Control": "no-cache",
-  "Access-Control-Allow-Methods": "GET",
-  "Access-Control-Allow-Headers":
-    "Cache-Control,Last-Event-Id,X-Requested-With",
-  // Tells nginx not to buffer the stream when it is the reverse proxy.
-  "X-Accel-Buffering": "no",
-};
+/** What the handler answers: a whole response, or an event stream. */
+export type HttpAnswer = Response | StreamAnswer;
 
-/** One request's facts that every answer needs. */
-interface Context {
-  readonly source: Source;
-  /** The client's address without port. */
-  readonly address: string;
-  readonly cors: Readonly<Record<string, string>>;
+/** What an engine tells the handler of a request's connection. */
+export interface RequestInfo {
+  readonly remoteAddr: Deno.NetAddr;
 }
 
 /** The request handler both HTTP engines serve. */
 export type HttpHandler = (
   request: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-) => Response | Promise<Response>;
+  info: RequestInfo,
+) => Promise<HttpAnswer>;
 
 /**
  * Builds the request handler that both HTTP engines serve (the lean one
@@ -173,7 +174,7 @@ export function createHttpHandler(
   };
 
   return async (request, info) => {
-    const remote = info.remoteAddr as Deno.NetAddr;
+    const remote = info.remoteAddr;
     const ctx: Context = {
       source: { kind: "http", name: `${remote.hostname}:${remote.port}` },
       address: remote.hostname,
@@ -259,7 +260,7 @@ export function createHttpHandler(
     // HEAD is authorised as the subscription it describes, and never
     // publishes: it answers what GET would, without a stream.
     if (method === "HEAD") {
-      return await subscribe(request, params, channels, ctx, info.completed);
+      return await subscribe(request, params, channels, ctx);
     }
 
     let query: PublishRequest;
@@ -281,7 +282,7 @@ export function createHttpHandler(
       if (denied) return denied;
       return await publish(channels, query, ctx, "text");
     }
-    return await subscribe(request, params, channels, ctx, info.completed);
+    return await subscribe(request, params, channels, ctx);
   };
 
   /** A refusal when the request may not publish to `channels`, else null. */
@@ -314,8 +315,7 @@ export function createHttpHandler(
     params: URLSearchParams,
     channels: string[],
     ctx: Context,
-    completed: Promise<void>,
-  ): Promise<Response> {
+  ): Promise<HttpAnswer> {
     // The header is what EventSource sends when it reconnects, so it is
     // newer than a lastEventId written into the URL.
     const lastEventId = request.headers.get("last-event-id") ??
@@ -379,14 +379,16 @@ export function createHttpHandler(
     // Either way the subscriber is done (a no-op if it already closed).
     const peer = ctx.source.name;
     streaming.add(peer);
-    const done = () => {
-      streaming.delete(peer);
-      subscriber.close("client disconnected");
-    };
-    completed.then(done, done);
-    return new Response(subscriber.readable(), {
+    return {
+      kind: "stream",
+      subscriber,
       headers: streamHeaders(ctx),
-    });
+      ended: () => {
+        streaming.delete(peer);
+        // A no-op if the subscriber ended first.
+        subscriber.close("client disconnected");
+      },
+    };
   }
 
   async function post(
@@ -490,78 +492,4 @@ export function createHttpHandler(
       }`,
     );
   }
-}
-
-/** Headers of an event stream. */
-function streamHeaders(ctx: Context): Record<string, string> {
-  return { ...STREAM_HEADERS, ...ctx.cors };
-}
-
-/** Logs a refused request and answers it; nothing was published. */
-function refuse(
-  ctx: Context,
-  status: number,
-  message: string,
-  answer: "text" | "json" = "text",
-  headers: Record<string, string> = {},
-): Response {
-  warn(ctx, message);
-  const body = `${message}; nothing was published`;
-  return answer === "json"
-    ? json(ctx, status, { error: body }, headers)
-    : text(ctx, status, body, headers);
-}
-
-function warn(ctx: Context, problem: string): void {
-  logger.warn("{source}: {problem}", {
-    source: describeSource(ctx.source),
-    problem,
-  });
-}
-
-/** Splits the path after the prefix into decoded, validated channel names. */
-export function parseChannels(rest: string): string[] {
-  const channels: string[] = [];
-  for (const segment of rest.split("/")) {
-    if (segment === "") continue;
-    let name: string;
-    try {
-      name = decodeURIComponent(segment);
-    } catch {
-      throw new InstructionError(
-        `malformed %-escape in channel ${JSON.stringify(segment.slice(0, 80))}`,
-      );
-    }
-    validateName("channel", name);
-    channels.push(name);
-  }
-  return channels;
-}
-
-function text(
-  ctx: Context,
-  status: number,
-  body: string,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: {
-      "Content-Type": "text/plain; charset=utf-8",
-      ...ctx.cors,
-      ...headers,
-    },
-  });
-}
-
-function json(
-  ctx: Context,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body) + "\n", {
-    status,
-    headers: { "Content-Type": "application/json", ...ctx.cors, ...headers },
-  });
 }

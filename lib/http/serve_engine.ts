@@ -8,9 +8,9 @@
  *   keep it open, waiting for the rest of a body that a hostile client
  *   never sends; so the body of such an answer ends with an error after
  *   its text, which makes `Deno.serve` cut the connection.
- * - A stream dropped by the hub (a slow consumer) ends its body with
- *   {@linkcode StreamDroppedError}: the connection is cut at once, and the
- *   error is not logged again.
+ * - A stream dropped by the hub (a slow consumer) ends its body with an
+ *   error: the connection is cut at once, and the error is not logged
+ *   again.
  * - Anything else thrown is logged and answered with 500.
  *
  * @module
@@ -19,7 +19,7 @@
 import { getLogger } from "@logtape/logtape";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
 import type { HttpHandler } from "./handler.ts";
-import { StreamDroppedError } from "../core/subscriber.ts";
+import { type Subscriber } from "../core/subscriber.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 
@@ -37,6 +37,14 @@ class ConnectionCut extends Error {
   override name = "ConnectionCut";
 }
 
+/** The error a dropped stream's body ends with; the drop is logged already. */
+class StreamDropped extends Error {
+  override name = "StreamDropped";
+  constructor(reason: string | null) {
+    super(reason ?? "closed");
+  }
+}
+
 /**
  * Serves `handler` with `Deno.serve`; throws {@linkcode StartupError} when
  * it cannot listen (73) or the TLS set-up fails (69).
@@ -51,7 +59,7 @@ export function serveWithDeno(
     onListen: () => {},
     onError: (error: unknown) => {
       if (
-        !(error instanceof StreamDroppedError || error instanceof ConnectionCut)
+        !(error instanceof StreamDropped || error instanceof ConnectionCut)
       ) {
         logger.error("HTTP handler failed: {error}", {
           error: errorMessage(error),
@@ -60,8 +68,18 @@ export function serveWithDeno(
       return new Response("internal error\n", { status: 500 });
     },
   };
-  const serving: HttpHandler = async (request, info) =>
-    closing(await handler(request, info));
+  const serving = async (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> => {
+    const answer = await handler(request, { remoteAddr: info.remoteAddr });
+    if (answer instanceof Response) return closing(answer);
+    // Settles when the stream is over, rejects when the client went away.
+    info.completed.then(answer.ended, answer.ended);
+    return new Response(streamBody(answer.subscriber), {
+      headers: answer.headers,
+    });
+  };
   try {
     return options.tls
       ? Deno.serve(
@@ -102,4 +120,39 @@ async function closing(response: Response): Promise<Response> {
     },
   });
   return new Response(body, { status: response.status, headers });
+}
+
+/**
+ * A subscriber's bytes as a response body. It takes from the queue only
+ * when `Deno.serve` asks for more, so a client that stops reading makes the
+ * queue grow to its limit, never the server's buffers; a dropped subscriber
+ * errors the body at once, which makes `Deno.serve` cut the connection
+ * instead of waiting on a client that does not read.
+ */
+export function streamBody(subscriber: Subscriber): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      subscriber.onDrop(() => {
+        try {
+          controller.error(new StreamDropped(subscriber.closeReason));
+        } catch {
+          // Already closed or errored.
+        }
+      });
+    },
+    pull(controller) {
+      return new Promise<void>((resolve) => {
+        const attempt = (): void => {
+          const chunk = subscriber.take();
+          if (chunk === undefined) return subscriber.whenReadable(attempt);
+          if (chunk !== null) controller.enqueue(chunk);
+          else if (subscriber.endedGracefully) controller.close();
+          else controller.error(new StreamDropped(subscriber.closeReason));
+          resolve();
+        };
+        attempt();
+      });
+    },
+    cancel: () => subscriber.close("client disconnected"),
+  }, { highWaterMark: 0 });
 }

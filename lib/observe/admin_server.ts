@@ -12,8 +12,9 @@ import { bearerToken } from "../auth/auth.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
 import { Hub } from "../core/hub.ts";
+import { streamBody } from "../http/serve_engine.ts";
 import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
-import type { RecentEvent } from "../server.ts";
+import type { RecentEvent } from "./reports.ts";
 import type { StatusReport } from "./status.ts";
 
 const logger = getLogger(["sse-server", "admin"]);
@@ -227,7 +228,7 @@ export class AdminServer implements AsyncDisposable {
         this.#pushSnapshot();
         const done = () => sub.close("client disconnected");
         info.completed.then(done, done);
-        return new Response(sub.readable(), {
+        return new Response(streamBody(sub), {
           headers: {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",

@@ -4,7 +4,8 @@ import {
   type HistoryEntry,
   type Replay,
 } from "../../lib/core/history.ts";
-import { GAP_EVENT, Hub, type HubOptions } from "../../lib/core/hub.ts";
+import { Hub, type HubOptions } from "../../lib/core/hub.ts";
+import { GAP_EVENT } from "../../lib/core/notices.ts";
 import {
   encodeEvent,
   formatEvent,

@@ -37,14 +37,9 @@ import { getLogger } from "@logtape/logtape";
 import { createServer, type Server, type Socket } from "node:net";
 import { concatBytes } from "../../core/bytes.ts";
 import { errorMessage, ExitCode, StartupError } from "../../errors.ts";
-import type { HttpHandler } from "../handler.ts";
-import {
-  BodyState,
-  chunkedBody,
-  ConnReader,
-  latin1,
-  lengthBody,
-} from "./body.ts";
+import type { HttpAnswer, HttpHandler, StreamAnswer } from "../handler.ts";
+import type { BodyState } from "./body.ts";
+import { latin1 } from "./body.ts";
 import {
   hasToken,
   HeadError,
@@ -52,9 +47,10 @@ import {
   type ParsedHead,
   parseHead,
 } from "./head.ts";
+import { buildRequest, canSkipRest, clientKeepsAlive } from "./request.ts";
 import { encodeHead, simpleResponse } from "./response.ts";
 import { SocketConn } from "./socket_conn.ts";
-import { type Subscriber, subscriberOf } from "../../core/subscriber.ts";
+import { writeStream } from "./stream.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 
@@ -70,13 +66,6 @@ export interface LeanHttpOptions {
   /** Time allowed for the whole request head to arrive. */
   readonly headTimeoutMs: number;
 }
-
-/**
- * The most bytes of a request body the handler left unread (by its
- * `Content-Length`) that are read and dropped to keep the connection; a
- * larger rest, or one of unknown length, closes it instead.
- */
-const MAX_SKIPPED_BODY = 65536;
 
 /** The head timer fired. */
 const TIMED_OUT = Symbol("timed out");
@@ -251,7 +240,7 @@ export class LeanHttpServer {
       );
       // A stream runs from here, so that nothing of the request and its
       // response (headers, body stream) stays reachable while it lasts.
-      if (outcome?.stream) return this.#stream(conn, outcome.stream);
+      if (outcome?.stream) return writeStream(conn, outcome.stream);
       previous = outcome?.next;
       if (!previous) return;
     }
@@ -268,10 +257,8 @@ export class LeanHttpServer {
     head: ParsedHead,
     rest: Uint8Array,
   ): Promise<
-    { stream?: StreamStart; next?: { carried: Uint8Array; skip: number } }
+    { stream?: StreamAnswer; next?: { carried: Uint8Array; skip: number } }
   > {
-    const completed = Promise.withResolvers<void>();
-    completed.promise.catch(() => {}); // observed by the handler, if at all
     let built: { request: Request; body: BodyState };
     try {
       built = buildRequest(head, rest, conn, this.#options.maxHeadBytes);
@@ -285,83 +272,42 @@ export class LeanHttpServer {
       return {};
     }
     const { request, body } = built;
-    let response: Response;
+    let answer: HttpAnswer;
     try {
-      response = await this.#handler(request, {
-        remoteAddr,
-        completed: completed.promise,
-      });
+      answer = await this.#handler(request, { remoteAddr });
     } catch (error) {
       logger.error("HTTP handler failed: {error}", {
         error: errorMessage(error),
       });
-      response = new Response("internal error\n", { status: 500 });
+      answer = new Response("internal error\n", { status: 500 });
     }
-    const subscriber = subscriberOf(response.body);
-    if (subscriber) {
-      // A stream: no length; it ends when the connection closes.
-      return {
-        stream: { subscriber, head: encodeHead(response, false), completed },
-      };
-    }
+    // A stream: no length; it ends when the connection closes.
+    if (!(answer instanceof Response)) return { stream: answer };
     let keepAlive = false;
     try {
-      const bytes = new Uint8Array(await response.arrayBuffer());
+      const bytes = new Uint8Array(await answer.arrayBuffer());
       keepAlive = !this.#closed && clientKeepsAlive(head) &&
-        !hasToken(response.headers.get("connection"), "close") &&
+        !hasToken(answer.headers.get("connection"), "close") &&
         canSkipRest(head, body.unread());
       // Head and body in one write: a second small write could wait for
       // the client's delayed acknowledgement of the first (Nagle).
-      const responseHead = encodeHead(response, keepAlive, bytes.length);
+      const responseHead = encodeHead(
+        answer.status,
+        answer.headers,
+        keepAlive,
+        bytes.length,
+      );
       await conn.write(
         request.method === "HEAD"
           ? responseHead
           : concatBytes([responseHead, bytes]),
       );
-      completed.resolve();
-    } catch (error) {
-      completed.reject(error);
+    } catch {
       return {};
     }
     const skip = body.unread();
     if (!keepAlive || skip === undefined) return {};
     return { next: { carried: body.reader.takeBuffered(), skip } };
-  }
-
-  /** Writes a subscriber's stream until it ends or the client goes. */
-  async #stream(conn: SocketConn, start: StreamStart): Promise<void> {
-    const { subscriber, completed } = start;
-    try {
-      await this.#writeStream(conn, subscriber, start.head);
-      completed.resolve();
-    } catch (error) {
-      subscriber.close("client disconnected");
-      completed.reject(error);
-    }
-  }
-
-  async #writeStream(
-    conn: SocketConn,
-    subscriber: Subscriber,
-    head: Uint8Array,
-  ): Promise<void> {
-    // A subscriber dropped (a slow consumer, a client gone) cuts its socket
-    // at once: a pending write to a client that does not read would
-    // otherwise hold the socket and its kernel buffers for minutes.
-    subscriber.onDrop(() => conn.close());
-    await conn.write(head);
-    // Noticing a client that goes away while nothing is written: its end of
-    // the connection reads as end-of-file.
-    const watch = watchForClose(
-      conn,
-      () => subscriber.close("client disconnected"),
-    );
-    try {
-      await pump(conn, subscriber);
-    } finally {
-      conn.close();
-      await watch;
-    }
   }
 
   /**
@@ -450,110 +396,6 @@ export class LeanHttpServer {
       clearTimeout(timer);
     }
   }
-}
-
-/** An event stream about to be written: its subscriber and response head. */
-interface StreamStart {
-  readonly subscriber: Subscriber;
-  readonly head: Uint8Array;
-  /** Settled when the stream is over, for the handler's clean-up. */
-  readonly completed: PromiseWithResolvers<void>;
-}
-
-/** Whether the client lets the connection stay open after the response. */
-function clientKeepsAlive(head: ParsedHead): boolean {
-  const connection = head.headers.get("connection");
-  return head.version === "1.1"
-    ? !hasToken(connection, "close")
-    : hasToken(connection, "keep-alive");
-}
-
-/**
- * Whether what the handler left of the request body (`unread` bytes) may be
- * dropped to go on with the next request on the connection.
- */
-function canSkipRest(head: ParsedHead, unread: number | undefined): boolean {
-  if (unread === 0) return true;
-  // A client waiting for "100 Continue" may send its next request instead
-  // of the body, after a final answer: where it resumes is not known.
-  return unread !== undefined && unread <= MAX_SKIPPED_BODY &&
-    !hasToken(head.headers.get("expect"), "100-continue");
-}
-
-/**
- * The `Request` the handler sees. Its URL is built on a fixed origin: the
- * Host header (already checked) is never spliced into it, so the target
- * alone names the path.
- */
-function buildRequest(
-  head: ParsedHead,
-  rest: Uint8Array,
-  conn: SocketConn,
-  maxTrailerBytes: number,
-): { request: Request; body: BodyState } {
-  const length = Number(head.headers.get("content-length") ?? 0);
-  const chunked = head.headers.has("transfer-encoding");
-  const mayHaveBody = head.method !== "GET" && head.method !== "HEAD";
-  const reader = new ConnReader(rest, conn);
-  // A client that asked to be told first (curl does for larger bodies)
-  // gets "100 Continue" when the handler starts reading the body.
-  reader.sendContinue = mayHaveBody && head.version === "1.1" &&
-    hasToken(head.headers.get("expect"), "100-continue");
-  // A GET or HEAD body is not given to the handler, but it is on the wire:
-  // it is dropped by its length, or closes the connection when chunked.
-  const state = new BodyState(reader, chunked ? undefined : length);
-  const request = new Request(`http://localhost${head.target}`, {
-    method: head.method,
-    headers: head.headers,
-    // Read from the socket only when the handler reads the body, so a body
-    // refused by its Content-Length is never read, and a chunked one only as
-    // far as the handler's limit.
-    body: !mayHaveBody
-      ? undefined
-      : chunked
-      ? chunkedBody(reader, state, maxTrailerBytes)
-      : length > 0
-      ? lengthBody(reader, length, state)
-      : undefined,
-  });
-  return { request, body: state };
-}
-
-/**
- * Writes a subscriber's chunks to the socket as they come, until the stream
- * ends (resolves) or a write fails (rejects). Driven by callbacks, not a
- * loop of awaits: a fan-out to 10,000 streams then costs one socket write
- * per stream and no promise, closure or async frame per write, and the
- * writes start in the same turn as the hub's wake-up. One write at a time:
- * the next chunk is taken when the kernel has the last one, so what a
- * connection owes stays in its subscriber's queue, where it is bounded.
- */
-function pump(conn: SocketConn, subscriber: Subscriber): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const next = (): void => {
-      const taken = subscriber.take();
-      if (taken === null) return resolve();
-      if (taken === undefined) return subscriber.whenReadable(next);
-      conn.send(taken, written);
-    };
-    const written = (error?: Error | null): void => {
-      if (error) reject(error);
-      else next();
-    };
-    next();
-  });
-}
-
-/**
- * Waits until the peer closes, dropping what it sends (a subscriber has
- * nothing more to say); then calls `onClose`.
- */
-async function watchForClose(
-  conn: SocketConn,
-  onClose: () => void,
-): Promise<void> {
-  await conn.discardUntilEnd();
-  onClose();
 }
 
 function indexOfBlankLine(

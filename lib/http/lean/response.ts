@@ -12,19 +12,20 @@ import { concatBytes } from "../../core/bytes.ts";
 const encoder = new TextEncoder();
 
 /**
- * The response head; with `length` a Content-Length (none for streams), and
+ * A response head; with `length` a Content-Length (none for streams), and
  * `Connection` as decided by the engine (the handler's own is not passed on).
  */
 export function encodeHead(
-  response: Response,
+  status: number,
+  headers: Headers,
   keepAlive: boolean,
   length?: number,
 ): Uint8Array {
-  let head = statusLine(response.status);
-  for (const [name, value] of response.headers) {
+  let head = statusLine(status);
+  for (const [name, value] of headers) {
     if (name !== "connection") head += `${name}: ${value}\r\n`;
   }
-  if (length !== undefined && !response.headers.has("content-length")) {
+  if (length !== undefined && !headers.has("content-length")) {
     head += `content-length: ${length}\r\n`;
   }
   // Said either way, since an HTTP/1.0 client keeps it only when told so.

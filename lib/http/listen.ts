@@ -1,0 +1,82 @@
+/**
+ * The HTTP port: the shared handler on the engine the configuration names
+ * (the lean engine, or `Deno.serve` with TLS), with each engine's settings.
+ *
+ * @module
+ */
+
+import type { ServerConfig } from "../config/server_config.ts";
+import type { Dispatcher } from "../core/dispatch.ts";
+import type { Hub } from "../core/hub.ts";
+import { createHttpHandler, type HttpHandlerOptions } from "./handler.ts";
+import { LeanHttpServer } from "./lean/engine.ts";
+import { serveWithDeno } from "./serve_engine.ts";
+
+/** What the server needs of its HTTP engine, `Deno.serve` or the lean one. */
+export interface HttpListener {
+  readonly addr: Deno.NetAddr;
+  shutdown(): Promise<void>;
+  /** Cuts every connection (the lean engine; Deno.serve has no such call). */
+  abortAll?(): void;
+}
+
+/**
+ * Request heads the lean engine accepts: header lines (and trailer lines) of
+ * this many bytes (the request line may add `--max-line`), this fast.
+ */
+const LEAN_MAX_HEAD_BYTES = 16384;
+const LEAN_HEAD_TIMEOUT_MS = 10_000;
+/** Time a request body may take to arrive, on both engines. */
+const BODY_TIMEOUT_MS = 30_000;
+
+/**
+ * Serves the HTTP port with `config`'s engine; throws `StartupError` when
+ * it cannot listen.
+ */
+export function listenHttp(
+  config: ServerConfig,
+  hub: Hub,
+  dispatcher: Dispatcher,
+  access: Pick<
+    HttpHandlerOptions,
+    | "auth"
+    | "authCookie"
+    | "corsOrigins"
+    | "names"
+    | "maxClients"
+    | "maxClientsPerIp"
+    | "publishRate"
+    | "onAuthFailure"
+    | "replay"
+  >,
+): HttpListener | Promise<HttpListener> {
+  const handler = createHttpHandler(
+    {
+      prefix: config.urlPath,
+      maxUrlLength: config.maxLine,
+      maxBody: config.maxBody,
+      bodyTimeoutMs: config.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+      refuseChunked: config.httpEngine !== "lean",
+      // Without TLS there is no HTTP/2 to tell apart from pipelining.
+      refusePipelined: config.httpEngine !== "lean" && !config.tls,
+      getPublish: config.getPublish,
+      retryMs: config.retryMs,
+      ...access,
+    },
+    hub,
+    dispatcher,
+  );
+  if (config.httpEngine === "lean") {
+    return LeanHttpServer.listen({
+      hostname: config.bind,
+      port: config.port,
+      maxHeadBytes: LEAN_MAX_HEAD_BYTES,
+      maxTargetBytes: config.maxLine,
+      headTimeoutMs: config.headTimeoutMs ?? LEAN_HEAD_TIMEOUT_MS,
+    }, handler);
+  }
+  return serveWithDeno(
+    { hostname: config.bind, port: config.port, tls: config.tls },
+    handler,
+  );
+}

@@ -1,0 +1,178 @@
+/**
+ * What the server reports of itself, built from one {@linkcode ServerView}:
+ * the status report (`/status`, the `status` command), the metrics
+ * (`/metrics`) and the recent events the dashboard lists. The server keeps
+ * the counters; this module only reads them.
+ *
+ * @module
+ */
+
+import type { Hub } from "../core/hub.ts";
+import type { Source } from "../core/dispatch.ts";
+import type { SseEvent } from "../core/sse_format.ts";
+import { VERSION } from "../version.ts";
+import { type MetricsSnapshot, TOP_CHANNELS } from "./metrics.ts";
+import type { ControllerStatus, StatusReport } from "./status.ts";
+
+/** A published event as the dashboard lists it (data shortened). */
+export interface RecentEvent {
+  readonly time: number;
+  readonly input: Source["kind"];
+  readonly channels: readonly string[];
+  readonly type: string;
+  readonly data: string;
+  readonly id: string | null;
+}
+
+/** How many recent events the dashboard is shown. */
+const RECENT_EVENTS = 30;
+
+/** The last events published, newest last, at most `RECENT_EVENTS`. */
+export class RecentEvents {
+  #events: RecentEvent[] = [];
+
+  /** Remembers a publish (its data shortened to 120 characters). */
+  add(
+    input: Source["kind"],
+    channels: readonly string[],
+    events: readonly SseEvent[],
+    ids: readonly (string | undefined)[],
+    time: number = Date.now(),
+  ): void {
+    events.forEach((event, i) => {
+      this.#events.push({
+        time,
+        input,
+        channels,
+        type: event.type,
+        data: event.data.length > 120
+          ? event.data.slice(0, 120) + "…"
+          : event.data,
+        id: ids[i] ?? null,
+      });
+    });
+    if (this.#events.length > RECENT_EVENTS) {
+      this.#events.splice(0, this.#events.length - RECENT_EVENTS);
+    }
+  }
+
+  /** The events remembered, oldest first. */
+  list(): readonly RecentEvent[] {
+    return this.#events;
+  }
+}
+
+/** The options a report may show: what a server started with. */
+export interface ReportedOptions {
+  readonly tls?: unknown;
+  readonly redis?: { readonly url: string };
+  readonly auth?: {
+    readonly publishToken?: string;
+    readonly jwtSecret?: string;
+    readonly jwtPublicKey?: string;
+    readonly subscribeAuth?: boolean;
+  };
+}
+
+/** What the reports read of a running server. */
+export interface ServerView {
+  readonly hub: Hub;
+  readonly startedAt: Date;
+  /** Events published so far, by input. */
+  readonly published: Readonly<Record<Source["kind"], number>>;
+  readonly authFailures: number;
+  /** The configuration the server started with. */
+  readonly options: ReportedOptions;
+  controllers(): ControllerStatus[];
+}
+
+/** The configuration as reports show it: no key material, no secrets. */
+export function publicOptions(
+  config: ReportedOptions,
+): Record<string, unknown> {
+  const { tls, auth, redis, ...rest } = config;
+  return {
+    ...rest,
+    // A password in the URL is not shown.
+    redis: redis?.url.replace(/\/\/[^@/]*@/, "//***@"),
+    tls: tls !== undefined,
+    publishToken: auth?.publishToken !== undefined,
+    jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,
+    subscribeAuth: auth?.subscribeAuth ?? false,
+  };
+}
+
+/** Everything `/status` and the `status` command report. */
+export function statusReport(view: ServerView): StatusReport {
+  const { hub } = view;
+  const controllers = view.controllers();
+  const stats = hub.stats;
+  return {
+    server: {
+      version: VERSION,
+      pid: Deno.pid,
+      startedAt: view.startedAt.toISOString(),
+      options: publicOptions(view.options),
+    },
+    totals: {
+      clients: hub.size,
+      controllers: controllers.length,
+      channels: hub.channelCount,
+      historyEvents: hub.history.size,
+      published: { ...view.published },
+      deliveries: stats.deliveries,
+      bytesSent: stats.bytesSent,
+      slowConsumers: stats.slowConsumers,
+    },
+    controllers,
+    clients: [...hub.subscribers()].map((sub) => ({
+      id: sub.id,
+      remoteAddr: sub.remoteAddr,
+      connectedAt: sub.connectedAt.toISOString(),
+      channels: sub.channels,
+      lastEventId: sub.lastEventId ?? null,
+      eventsSent: sub.eventsQueued,
+      bytesSent: sub.bytesSent,
+      bytesQueued: sub.queuedBytes,
+    })),
+  };
+}
+
+/** The figures of `/metrics`; `eventLoopLagSeconds` is measured by the caller. */
+export function metricsSnapshot(
+  view: ServerView,
+  eventLoopLagSeconds: number,
+): MetricsSnapshot {
+  const { hub } = view;
+  const byCount: Record<string, number> = {
+    all: 0,
+    "1": 0,
+    "2": 0,
+    "3": 0,
+    "4+": 0,
+  };
+  for (const sub of hub.subscribers()) {
+    const n = sub.channels.length;
+    byCount[n === 0 ? "all" : n >= 4 ? "4+" : String(n)]++;
+  }
+  const top = [...hub.channelSizes()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, TOP_CHANNELS);
+  const stats = hub.stats;
+  return {
+    subscribersByChannelCount: byCount,
+    topChannels: top,
+    channels: hub.channelCount,
+    controllers: view.controllers().length,
+    published: { ...view.published },
+    deliveries: stats.deliveries,
+    bytesSent: stats.bytesSent,
+    slowConsumers: stats.slowConsumers,
+    backlogBytes: hub.backlog.bytes,
+    pushbacks: hub.backlog.pushbacks,
+    authFailures: view.authFailures,
+    historyEvents: hub.history.size,
+    eventLoopLagSeconds,
+    startTimeSeconds: view.startedAt.getTime() / 1000,
+  };
+}
