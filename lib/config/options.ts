@@ -477,18 +477,14 @@ function redisUrl(raw: string | undefined): string | undefined {
 }
 
 function httpEngine(raw: string | undefined, tls: boolean): "serve" | "lean" {
-  // Plain HTTP: the lean engine (far less memory and CPU per stream); TLS
-  // and HTTP/2 need Deno.serve.
+  // Plain HTTP: the lean engine (far less memory and CPU per stream). With
+  // TLS, Deno.serve by default, for HTTP/2; the lean engine speaks HTTPS too
+  // (HTTP/1.1 only), with every bound of the HTTP edge.
   if (raw === undefined) return tls ? "serve" : "lean";
   if (raw === "serve") return "serve";
   if (raw !== "lean") {
     throw usage(
       `--http-engine must be serve or lean, got ${JSON.stringify(raw)}`,
-    );
-  }
-  if (tls) {
-    throw usage(
-      "--http-engine lean speaks plain HTTP/1.1; use serve with -c/-k",
     );
   }
   return "lean";

@@ -44,8 +44,9 @@ events are published by HTTP query, on the control port or through a FIFO.
                              (characters) (default 1048576 = 1 MiB)
       --no-get-publish       refuse publishing by GET query (use POST)
       --http-engine ENGINE   lean (default without TLS: HTTP/1.1, far less
-                             memory and CPU per stream) or serve (Deno.serve;
-                             the default with -c/-k: TLS and HTTP/2)
+                             memory and CPU per stream, every request bound;
+                             HTTPS too) or serve (Deno.serve; the default
+                             with -c/-k: TLS and HTTP/2)
       --head-timeout SECONDS lean engine: time for a request head to arrive
                              (default 10), then 408; idle kept-alive
                              connections close after it

@@ -73,6 +73,7 @@ export function listenHttp(
       maxHeadBytes: LEAN_MAX_HEAD_BYTES,
       maxTargetBytes: config.maxLine,
       headTimeoutMs: config.headTimeoutMs ?? LEAN_HEAD_TIMEOUT_MS,
+      tls: config.tls,
     }, handler);
   }
   return serveWithDeno(

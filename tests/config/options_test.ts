@@ -203,6 +203,16 @@ Deno.test("parseOptions: the lean engine by default, Deno.serve with TLS", async
     (await parseOptions(["--http-engine", "serve"])).httpEngine,
     "serve",
   );
+  // The lean engine speaks HTTPS too, when asked for.
+  const leanTls = await parseOptions([
+    "-c",
+    "cert.pem",
+    "-k",
+    "key.pem",
+    "--http-engine",
+    "lean",
+  ]);
+  assert.equal(leanTls.httpEngine, "lean");
 });
 
 Deno.test("parseOptions: --max-backlog takes bytes; 0 turns push-back off", async () => {

@@ -102,7 +102,8 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   // SSE_TEST_HTTP_ENGINE runs every other test on that engine too (TLS ones
-  // excepted: they always run on Deno.serve, the lean engine has no TLS).
+  // excepted: they run on Deno.serve, the default with TLS, unless a test
+  // names the engine).
   const fromEnv = Deno.env.get("SSE_TEST_HTTP_ENGINE");
   const tls = args.includes("-c") || args.includes("-k");
   const engine = options.engine ??

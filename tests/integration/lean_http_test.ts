@@ -4,7 +4,7 @@
 // and robustness tests.)
 import assert from "node:assert/strict";
 import { Condition } from "../helpers/condition.ts";
-import { runProgram, startServer } from "../helpers/server_process.ts";
+import { startServer } from "../helpers/server_process.ts";
 import { connect, rawSubscribe, take } from "../helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
@@ -111,20 +111,71 @@ Deno.test("lean: a chunked POST body is decoded; a malformed one is 400", async 
   assert.match(bad, /the body could not be read/);
 });
 
-Deno.test("lean: refused with TLS, since it speaks plain HTTP/1.1", async () => {
-  const result = await runProgram([
-    "-n",
-    "-p",
-    "0",
-    "--http-engine",
-    "lean",
-    "-c",
-    `${FIXTURES}cert.pem`,
-    "-k",
-    `${FIXTURES}key.pem`,
-  ]);
-  assert.equal(result.code, 64);
-  assert.match(result.stderr, /--http-engine lean speaks plain HTTP\/1\.1/);
+Deno.test("lean with TLS: streams and publishes over https; a failed handshake and a slow body close only their connection", async () => {
+  const CA = await Deno.readTextFile(`${FIXTURES}ca.pem`);
+  await using server = await startServer(
+    [
+      "-c",
+      `${FIXTURES}cert.pem`,
+      "-k",
+      `${FIXTURES}key.pem`,
+      "--body-timeout",
+      "0.5",
+    ],
+    { engine: "lean", tls: true },
+  );
+  using client = Deno.createHttpClient({ caCerts: [CA] });
+  await using sub = await connect(`${server.baseUrl}/secure`, { client });
+  assert.equal(sub.response.headers.get("content-type"), "text/event-stream");
+  const published = await fetch(`${server.baseUrl}/secure`, {
+    client,
+    method: "POST",
+    headers: { "Content-Type": "text/plain" },
+    body: "over https",
+  });
+  assert.equal(published.status, 202);
+  await published.body?.cancel();
+  assert.equal((await sub.nextEvent()).data, "over https");
+  // A client that does not speak TLS: its handshake fails, logged.
+  const plain = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.httpPort,
+  });
+  await plain.write(encoder.encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // A TLS alert may come first; then the server closes.
+  const scratch = new Uint8Array(64);
+  while ((await plain.read(scratch).catch(() => null)) !== null) {
+    // Dropped.
+  }
+  plain.close();
+  await server.waitForOutput(/TLS handshake failed/);
+  // A slow body over TLS: 408 and the connection closed.
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: server.httpPort,
+    caCerts: [CA],
+  });
+  await conn.write(
+    encoder.encode(
+      "POST /secure HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" +
+        "Content-Length: 100\r\n\r\nshort",
+    ),
+  );
+  let answer = "";
+  const buffer = new Uint8Array(4096);
+  while (true) {
+    const n = await conn.read(buffer).catch(() => null);
+    if (n === null) break;
+    answer += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  conn.close();
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+  // The stream went on through all of it.
+  const again = await fetch(`${server.baseUrl}/secure?message=still`, {
+    client,
+  });
+  await again.text();
+  assert.equal((await sub.nextEvent()).data, "still");
 });
 
 /** One response read off a raw connection. */

@@ -35,6 +35,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { concatBytes } from "../../core/bytes.ts";
 import { errorMessage, ExitCode, StartupError } from "../../errors.ts";
 import type { HttpAnswer, HttpHandler, StreamAnswer } from "../handler.ts";
@@ -65,6 +66,8 @@ export interface LeanHttpOptions {
   readonly maxTargetBytes: number;
   /** Time allowed for the whole request head to arrive. */
   readonly headTimeoutMs: number;
+  /** Certificate and key (PEM): HTTPS, still HTTP/1.1 only. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** The head timer fired. */
@@ -105,7 +108,20 @@ export class LeanHttpServer {
     this.#addr = addr;
     this.#options = options;
     this.#handler = handler;
-    listener.on("connection", (socket: Socket) => this.#accept(socket));
+    // With TLS a connection is served once its handshake is done; a failed
+    // handshake is logged and closes that connection only.
+    if (options.tls) {
+      listener.on("secureConnection", (socket: Socket) => this.#accept(socket));
+      listener.on("tlsClientError", (error: Error, socket: Socket) => {
+        logger.warn("https {addr}: TLS handshake failed: {error}", {
+          addr: `${socket.remoteAddress}:${socket.remotePort}`,
+          error: errorMessage(error),
+        });
+        socket.destroy();
+      });
+    } else {
+      listener.on("connection", (socket: Socket) => this.#accept(socket));
+    }
     // An accept error while open (e.g. out of file descriptors) is logged;
     // the listener goes on.
     listener.on("error", (error: Error) => {
@@ -122,7 +138,18 @@ export class LeanHttpServer {
   ): Promise<LeanHttpServer> {
     // A client may close its sending side after its request and still wait
     // for the answer; the connection is closed here, when served.
-    const listener = createServer({ allowHalfOpen: true });
+    let listener: Server;
+    try {
+      listener = options.tls
+        ? createTlsServer({ ...options.tls, allowHalfOpen: true })
+        : createServer({ allowHalfOpen: true });
+    } catch (error) {
+      throw new StartupError(
+        `TLS set-up failed: ${errorMessage(error)}`,
+        ExitCode.unavailable,
+        { cause: error },
+      );
+    }
     try {
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
