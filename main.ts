@@ -17,7 +17,7 @@ import {
 import { errorMessage, ExitCode, StartupError } from "./lib/errors.ts";
 import { setupLogging } from "./lib/process/log.ts";
 import { type Options, parseOptions, USAGE } from "./lib/config/options.ts";
-import { type ServerConfig, SseServer } from "./lib/server.ts";
+import { SseServer } from "./lib/server.ts";
 import { readTlsFiles } from "./lib/config/tls.ts";
 import type { AuthConfig } from "./lib/auth/auth.ts";
 import { lookupUser } from "./lib/process/user.ts";
@@ -124,9 +124,12 @@ async function serve(payload: ChildPayload): Promise<number> {
     Deno.addSignalListener("SIGTERM", halt);
     Deno.addSignalListener("SIGINT", halt);
     Deno.addSignalListener("SIGHUP", reopen);
-    await using started = await SseServer.start(
-      serverConfig(options, tls, auth, redisPassword),
-    );
+    await using started = await SseServer.start({
+      ...options,
+      tls,
+      auth,
+      redisPassword,
+    });
     running.server = started;
     if (running.haltAsked) void started.halt();
     if (detached) {
@@ -148,53 +151,6 @@ async function serve(payload: ChildPayload): Promise<number> {
     );
     return code;
   }
-}
-
-function serverConfig(
-  options: Options,
-  tls: ChildPayload["tls"],
-  auth: ChildPayload["auth"],
-  redisPassword: string | undefined,
-): ServerConfig {
-  return {
-    urlPath: options.urlPath,
-    port: options.port,
-    bind: options.bind,
-    tls,
-    fifo: options.fifo,
-    controlPort: options.controlPort,
-    allowCommands: options.allowCommands,
-    maxLine: options.maxLine,
-    maxClientBuffer: options.maxClientBuffer,
-    maxBacklog: options.maxBacklog,
-    keepAliveMs: options.keepAlive * 1000,
-    history: options.history,
-    historyAgeMs: options.historyAge * 1000,
-    retryMs: options.retry,
-    maxBody: options.maxBody,
-    getPublish: options.getPublish,
-    httpEngine: options.httpEngine,
-    headTimeoutMs: options.headTimeout * 1000,
-    bodyTimeoutMs: options.bodyTimeout * 1000,
-    adminPort: options.adminPort,
-    adminBind: options.adminBind,
-    controlBind: options.controlBind,
-    redis: options.redis === undefined
-      ? undefined
-      : { url: options.redis, password: redisPassword },
-    auth,
-    authCookie: options.authCookie,
-    corsOrigins: options.corsOrigins,
-    limits: {
-      maxClients: options.maxClients,
-      maxClientsPerIp: options.maxClientsPerIp,
-      maxChannels: options.maxChannels,
-      maxNameLength: options.maxNameLength,
-      maxControllers: options.maxControllers,
-      controlIdleTimeoutMs: options.controlIdleTimeout * 1000,
-      publishRate: options.publishRate,
-    },
-  };
 }
 
 /** How to start this program again, compiled or run by `deno run`. */

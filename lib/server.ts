@@ -41,16 +41,12 @@ import {
   InstructionError,
 } from "./protocol/instruction.ts";
 import type { SseEvent } from "./core/sse_format.ts";
-import {
-  NO_LIMITS,
-  type ServerConfig,
-  type ServerLimits,
-} from "./config/server_config.ts";
+import type { ServerConfig } from "./config/server_config.ts";
 import { type HttpListener, listenHttp } from "./http/listen.ts";
 
 const logger = getLogger(["sse-server", "server"]);
 
-export type { ServerConfig, ServerLimits };
+export type { ServerConfig };
 
 /**
  * A started server. Stop it with {@linkcode SseServer.halt} (or `await using`);
@@ -59,11 +55,11 @@ export type { ServerConfig, ServerLimits };
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { defaultOptions } from "./config/options.ts";
  * await using server = await SseServer.start({
- *   urlPath: "/", port: 0, bind: "127.0.0.1", allowCommands: false,
- *   maxLine: 65536, maxClientBuffer: 1 << 20, keepAliveMs: 15_000,
- *   history: 1000, historyAgeMs: 3_600_000, maxBody: 1 << 20,
- *   getPublish: true,
+ *   ...defaultOptions(),
+ *   port: 0,
+ *   bind: "127.0.0.1",
  * });
  * assert.ok(server.httpAddr.port > 0);
  * ```
@@ -83,7 +79,6 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   readonly startedAt: Date = new Date();
   /** Credentials refused so far. */
   authFailures = 0;
-  readonly #limits: ServerLimits;
   /** Events published so far, by input. */
   readonly published: Record<Source["kind"], number> = {
     http: 0,
@@ -95,7 +90,6 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   private constructor(config: ServerConfig, hub: Hub) {
     this.#config = config;
     this.hub = hub;
-    this.#limits = { ...NO_LIMITS, ...config.limits };
   }
 
   /**
@@ -110,11 +104,11 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     const hub = new Hub({
       maxQueuedBytes: config.maxClientBuffer,
       maxBacklogBytes: config.maxBacklog,
-      keepAliveMs: config.keepAliveMs,
+      keepAliveMs: config.keepAlive * 1000,
       // With Redis, ids and history live there; the hub keeps none.
       history: config.redis ? undefined : {
         maxPerChannel: config.history,
-        maxAgeMs: config.historyAgeMs,
+        maxAgeMs: config.historyAge * 1000,
       },
     });
     const lineLimits = {
@@ -123,7 +117,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     };
     // The server exists before any input, so none can reach it half-made.
     const server = new SseServer(config, hub);
-    const limits = server.#limits;
+    const limits = config;
     // Counts refusals for metrics; the reason is logged where it happens.
     const counted = async (check: Promise<AuthResult>) => {
       const result = await check;
@@ -131,11 +125,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       return result;
     };
     try {
-      if (config.redis) {
+      if (config.redis !== undefined) {
         server.#cluster = RedisCluster.start({
-          ...config.redis,
+          url: config.redis,
+          password: config.redisPassword,
           history: config.history,
-          historyAgeMs: config.historyAgeMs,
+          historyAgeMs: config.historyAge * 1000,
           onCommand: (command) => {
             logger.info("cluster: command {command}", { command });
             if (command === "halt") void server.halt();
@@ -148,7 +143,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           : undefined,
         auth,
         authCookie: config.authCookie,
-        corsOrigins: config.corsOrigins ?? ["*"],
+        corsOrigins: config.corsOrigins,
         names: limits,
         maxClients: limits.maxClients,
         maxClientsPerIp: limits.maxClientsPerIp,
@@ -162,7 +157,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           tls: config.tls,
           limits: lineLimits,
           maxConnections: limits.maxControllers,
-          idleTimeoutMs: limits.controlIdleTimeoutMs,
+          idleTimeoutMs: config.controlIdleTimeout * 1000,
           publishRate: limits.publishRate,
           authenticate: auth.publishProtected
             ? (credential) => counted(auth.authenticatePublisher(credential))
@@ -179,7 +174,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       }
       if (config.adminPort !== undefined) {
         server.#admin = AdminServer.listen({
-          hostname: config.adminBind ?? "127.0.0.1",
+          hostname: config.adminBind,
           port: config.adminPort,
           // Protected like publishing: the token, or a JWT that may publish
           // everywhere.
@@ -232,7 +227,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     events: readonly SseEvent[],
     source: Source,
   ): PublishResult | Promise<PublishResult> {
-    checkNames(this.#limits, channels, events.map((event) => event.type));
+    checkNames(this.#config, channels, events.map((event) => event.type));
     // Push-back: while subscribers owe too much, the publisher waits (the
     // control port and the FIFO stop reading meanwhile).
     const ready = this.hub.ready();

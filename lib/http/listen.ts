@@ -22,12 +22,9 @@ export interface HttpListener {
 
 /**
  * Request heads the lean engine accepts: header lines (and trailer lines) of
- * this many bytes (the request line may add `--max-line`), this fast.
+ * this many bytes (the request line may add `--max-line`).
  */
 const LEAN_MAX_HEAD_BYTES = 16384;
-const LEAN_HEAD_TIMEOUT_MS = 10_000;
-/** Time a request body may take to arrive, on both engines. */
-const BODY_TIMEOUT_MS = 30_000;
 
 /**
  * Serves the HTTP port with `config`'s engine; throws `StartupError` when
@@ -55,12 +52,12 @@ export function listenHttp(
       prefix: config.urlPath,
       maxUrlLength: config.maxLine,
       maxBody: config.maxBody,
-      bodyTimeoutMs: config.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+      bodyTimeoutMs: config.bodyTimeout * 1000,
       refuseChunked: config.httpEngine !== "lean",
       // Without TLS there is no HTTP/2 to tell apart from pipelining.
       refusePipelined: config.httpEngine !== "lean" && !config.tls,
-      getPublish: config.getPublish,
-      retryMs: config.retryMs,
+      getPublish: !config.noGetPublish,
+      retryMs: config.retry,
       ...access,
     },
     hub,
@@ -72,7 +69,7 @@ export function listenHttp(
       port: config.port,
       maxHeadBytes: LEAN_MAX_HEAD_BYTES,
       maxTargetBytes: config.maxLine,
-      headTimeoutMs: config.headTimeoutMs ?? LEAN_HEAD_TIMEOUT_MS,
+      headTimeoutMs: config.headTimeout * 1000,
       tls: config.tls,
     }, handler);
   }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { ServerConfig } from "../config/server_config.ts";
+import { OPTION_TABLE, type OptionName } from "../config/option_table.ts";
 import type { Hub } from "../core/hub.ts";
 import type { Source } from "../core/dispatch.ts";
 import type { SseEvent } from "../core/sse_format.ts";
@@ -62,18 +64,6 @@ export class RecentEvents {
   }
 }
 
-/** The options a report may show: what a server started with. */
-export interface ReportedOptions {
-  readonly tls?: unknown;
-  readonly redis?: { readonly url: string };
-  readonly auth?: {
-    readonly publishToken?: string;
-    readonly jwtSecret?: string;
-    readonly jwtPublicKey?: string;
-    readonly subscribeAuth?: boolean;
-  };
-}
-
 /** What the reports read of a running server. */
 export interface ServerView {
   readonly hub: Hub;
@@ -82,20 +72,27 @@ export interface ServerView {
   readonly published: Readonly<Record<Source["kind"], number>>;
   readonly authFailures: number;
   /** The configuration the server started with. */
-  readonly options: ReportedOptions;
+  readonly options: ServerConfig;
   controllers(): ControllerStatus[];
 }
 
-/** The configuration as reports show it: no key material, no secrets. */
-export function publicOptions(
-  config: ReportedOptions,
-): Record<string, unknown> {
-  const { tls, auth, redis, ...rest } = config;
+/**
+ * The configuration as reports show it: every option the table does not
+ * mark secret, a Redis URL without its password, and only whether TLS and
+ * credentials are configured.
+ */
+export function publicOptions(config: ServerConfig): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTION_TABLE)) {
+    if (!("secret" in spec && spec.secret)) {
+      shown[name] = config[name as OptionName];
+    }
+  }
+  const { auth } = config;
   return {
-    ...rest,
-    // A password in the URL is not shown.
-    redis: redis?.url.replace(/\/\/[^@/]*@/, "//***@"),
-    tls: tls !== undefined,
+    ...shown,
+    redis: config.redis?.replace(/\/\/[^@/]*@/, "//***@"),
+    tls: config.tls !== undefined,
     publishToken: auth?.publishToken !== undefined,
     jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,
     subscribeAuth: auth?.subscribeAuth ?? false,

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import { StartupError } from "../../lib/errors.ts";
 import {
-  DEFAULTS,
+  defaultOptions,
   type Options,
   parseOptions,
 } from "../../lib/config/options.ts";
+import {
+  OPTION_TABLE,
+  type OptionSpec,
+} from "../../lib/config/option_table.ts";
+import { USAGE } from "../../lib/config/usage.ts";
 
 /** Asserts that parsing `args` fails with `exitCode`, and returns the message. */
 async function assertFails(
@@ -58,6 +63,7 @@ Deno.test("parseOptions: defaults", async () => {
     fifo: undefined,
     controlPort: undefined,
     user: undefined,
+    config: undefined,
     allowCommands: false,
     maxLine: 65536,
     maxClientBuffer: 1048576,
@@ -67,7 +73,7 @@ Deno.test("parseOptions: defaults", async () => {
     historyAge: 3600,
     retry: undefined,
     maxBody: 1048576,
-    getPublish: true,
+    noGetPublish: false,
     httpEngine: "lean",
     headTimeout: 10,
     bodyTimeout: 30,
@@ -92,12 +98,31 @@ Deno.test("parseOptions: defaults", async () => {
     redisPasswordFile: undefined,
   };
   assert.deepEqual(options, expected);
-  assert.equal(DEFAULTS.port, 8080);
-  assert.equal(DEFAULTS.urlPath, "/");
-  assert.equal(DEFAULTS.bind, "0.0.0.0");
-  assert.equal(DEFAULTS.maxLine, 65536);
-  assert.equal(DEFAULTS.maxClientBuffer, 1048576);
-  assert.equal(DEFAULTS.keepAlive, 15);
+  assert.deepEqual(defaultOptions(), expected);
+});
+
+Deno.test("option table: every option is parsed, listed in --help with its flags and default, and has a value", async () => {
+  const defaults = defaultOptions();
+  for (const [name, table] of Object.entries(OPTION_TABLE)) {
+    const spec: OptionSpec<unknown> = table;
+    assert.ok(name in defaults, name);
+    assert.match(USAGE, new RegExp(`--${spec.long}\\b`), spec.long);
+    if (spec.short) {
+      assert.match(USAGE, new RegExp(`-${spec.short}, --${spec.long}\\b`));
+    }
+    for (const alias of spec.aliases ?? []) {
+      assert.match(USAGE, new RegExp(`--${alias}\\b`), alias);
+    }
+  }
+  // Defaults shown as the table has them, bytes with their size.
+  assert.match(USAGE, /--max-line N +longest[^]*?\(default 65536 = 64 KiB\)/);
+  assert.match(
+    USAGE,
+    /--max-backlog N[^]*?\(default 16777216 =\s+16 MiB; 0: never\)/,
+  );
+  assert.match(USAGE, /--bind ADDRESS[^]*?\(default 0\.0\.0\.0:\s+all\)/);
+  // An alias means what its option means.
+  assert.equal((await parseOptions(["--url", "/sse"])).urlPath, "/sse");
 });
 
 Deno.test("parseOptions: -h and --help", async () => {
