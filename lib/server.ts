@@ -8,7 +8,9 @@
 import { getLogger } from "@logtape/logtape";
 import { AdminServer } from "./observe/admin_server.ts";
 import { ControlPort } from "./inputs/control_port.ts";
-import { compareIds, RedisCluster } from "./broker/cluster.ts";
+import type { Broker } from "./broker/broker.ts";
+import { MemoryBroker } from "./broker/memory_broker.ts";
+import { RedisBroker } from "./broker/redis_broker.ts";
 import {
   describeSource,
   type Dispatcher,
@@ -16,10 +18,8 @@ import {
 } from "./core/dispatch.ts";
 import { errorMessage } from "./errors.ts";
 import { FifoInput } from "./inputs/fifo.ts";
-import { type ExternalReplay } from "./http/handler.ts";
 import { Authorizer, type AuthResult } from "./auth/auth.ts";
 import { checkNames } from "./protocol/limits.ts";
-import { gapEvent } from "./core/notices.ts";
 import { RateLimiter } from "./auth/rate_limit.ts";
 import { describe, Hub, type PublishResult } from "./core/hub.ts";
 import type { MetricsSnapshot } from "./observe/metrics.ts";
@@ -72,7 +72,8 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   #control?: ControlPort;
   #fifo?: FifoInput;
   #admin?: AdminServer;
-  #cluster?: RedisCluster;
+  /** Set by start() before anything can publish or subscribe. */
+  #broker!: Broker;
   #halting: Promise<void> | null = null;
   readonly #recent = new RecentEvents();
   /** When the server started. */
@@ -125,22 +126,21 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       return result;
     };
     try {
-      if (config.redis !== undefined) {
-        server.#cluster = RedisCluster.start({
+      // The one place that knows which broker there is.
+      const onCommand = (command: string) => {
+        logger.info("cluster: command {command}", { command });
+        if (command === "halt") void server.halt();
+      };
+      server.#broker = config.redis === undefined
+        ? new MemoryBroker(hub, onCommand)
+        : RedisBroker.start({
           url: config.redis,
           password: config.redisPassword,
           history: config.history,
           historyAgeMs: config.historyAge * 1000,
-          onCommand: (command) => {
-            logger.info("cluster: command {command}", { command });
-            if (command === "halt") void server.halt();
-          },
+          onCommand,
         }, hub);
-      }
-      server.#http = await listenHttp(config, hub, server, {
-        replay: server.#cluster
-          ? (channels, id) => server.#replay(channels, id)
-          : undefined,
+      server.#http = await listenHttp(config, server.#broker, server, {
         auth,
         authCookie: config.authCookie,
         corsOrigins: config.corsOrigins,
@@ -195,7 +195,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       await server.#fifo?.close();
       await server.#control?.close();
       await server.#http?.shutdown();
-      await server.#cluster?.close();
+      await server.#broker?.close();
       throw error;
     }
     server.#logStart();
@@ -242,22 +242,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     events: readonly SseEvent[],
     source: Source,
   ): PublishResult | Promise<PublishResult> {
-    if (!this.#cluster) {
-      return this.#published(
-        channels,
-        events,
-        source,
-        this.hub.publish(channels, events),
-      );
-    }
-    const cluster = this.#cluster;
-    return cluster.append(channels, events).then((ids) =>
-      this.#published(channels, events, source, {
-        events: events.length,
-        clients: this.hub.countSubscribers(channels),
-        ids,
-      })
-    );
+    const result = this.#broker.publish(channels, events);
+    return result instanceof Promise
+      ? result.then((stored) =>
+        this.#published(channels, events, source, stored)
+      )
+      : this.#published(channels, events, source, result);
   }
 
   /** Counts, remembers and logs a publish. */
@@ -306,12 +296,8 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     if (command === "status") this.status();
     else if (command === "halt") void this.halt();
     else if (command === "halt-all") {
-      if (!this.#cluster) {
-        void this.halt();
-        return;
-      }
-      // Every instance, this one included, halts when it reads this back.
-      this.#cluster.broadcast("halt").catch((error) => {
+      // Every instance, this one included, halts when it gets this.
+      this.#broker.broadcast("halt").catch((error) => {
         logger.error(
           "halt-all not sent ({error}); halting this instance only",
           {
@@ -320,43 +306,6 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         );
         void this.halt();
       });
-    }
-  }
-
-  /**
-   * A reconnecting client's missed events, from Redis. When Redis cannot be
-   * read, the client gets a gap event (reason "unavailable") and live events.
-   */
-  async #replay(
-    channels: readonly string[],
-    lastEventId: string,
-  ): Promise<ExternalReplay> {
-    try {
-      const { entries, gap } = await this.#cluster!.replay(
-        channels,
-        lastEventId,
-      );
-      const newest = entries.at(-1)?.id ??
-        (/^\d+-\d+$/.test(lastEventId) ? lastEventId : undefined);
-      return {
-        entries: gap
-          ? [{ bytes: gapEvent(lastEventId, gap) }, ...entries]
-          : entries,
-        isNew: (id) =>
-          id === undefined || newest === undefined ||
-          compareIds(id, newest) > 0,
-      };
-    } catch (error) {
-      logger.warn("replay for {id} failed: {error}", {
-        id: lastEventId,
-        error: errorMessage(error),
-      });
-      const known = /^\d+-\d+$/.test(lastEventId);
-      return {
-        entries: [{ bytes: gapEvent(lastEventId, "unavailable") }],
-        isNew: (id) =>
-          id === undefined || !known || compareIds(id, lastEventId) > 0,
-      };
     }
   }
 
@@ -425,7 +374,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       this.#control?.close(),
       this.#fifo?.close(),
       this.#admin?.close(),
-      this.#cluster?.close(),
+      this.#broker.close(),
     ]);
     const shutdown = this.#http!.shutdown();
     let timer: ReturnType<typeof setTimeout> | undefined;

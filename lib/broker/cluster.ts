@@ -98,6 +98,11 @@ return ids
 
 const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
 
+/** Whether `id` is a Redis stream id (`ms-seq`), as every id here is. */
+export function isStreamId(id: string): boolean {
+  return STREAM_ID.test(id);
+}
+
 /** Orders Redis stream ids; both must match `ms-seq`. */
 export function compareIds(a: string, b: string): number {
   const [, am, as] = STREAM_ID.exec(a)!;

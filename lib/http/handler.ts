@@ -18,7 +18,7 @@ import {
   cookieValue,
 } from "../auth/auth.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
-import type { Hub } from "../core/hub.ts";
+import type { Broker } from "../broker/broker.ts";
 import {
   CommandRefusedError,
   InstructionError,
@@ -98,23 +98,6 @@ export interface HttpHandlerOptions {
   readonly publishRate: RateLimiter;
   /** Called for every refused credential, for metrics. */
   readonly onAuthFailure?: () => void;
-  /**
-   * Where a reconnecting client's missed events come from when the hub does
-   * not keep them (with Redis). `isNew` tells which held live events are not
-   * in the replay.
-   */
-  readonly replay?: (
-    channels: readonly string[],
-    lastEventId: string,
-  ) => Promise<ExternalReplay>;
-}
-
-/** A replay fetched from outside the hub. */
-export interface ExternalReplay {
-  /** The encoded events, gap event first when there is one. */
-  readonly entries: readonly { bytes: Uint8Array; id?: string }[];
-  /** True for a live event id that the replay does not already hold. */
-  readonly isNew: (id: string | undefined) => boolean;
 }
 
 /**
@@ -149,7 +132,7 @@ export type HttpHandler = (
  */
 export function createHttpHandler(
   options: HttpHandlerOptions,
-  hub: Hub,
+  broker: Broker,
   dispatcher: Dispatcher,
 ): HttpHandler {
   const prefix = options.prefix.replace(/\/+$/, "");
@@ -337,7 +320,7 @@ export function createHttpHandler(
       channels,
     );
     if (!auth.ok) return authFailure(ctx, auth, "text");
-    if (hub.size >= options.maxClients) {
+    if (broker.hub.size >= options.maxClients) {
       return refuse(
         ctx,
         503,
@@ -350,7 +333,7 @@ export function createHttpHandler(
     }
     if (
       options.maxClientsPerIp > 0 &&
-      hub.clientsFrom(ctx.address) >= options.maxClientsPerIp
+      broker.hub.clientsFrom(ctx.address) >= options.maxClientsPerIp
     ) {
       return refuse(
         ctx,
@@ -361,20 +344,12 @@ export function createHttpHandler(
     if (request.method === "HEAD") {
       return new Response(null, { headers: streamHeaders(ctx) });
     }
-    // With a replay from elsewhere (Redis), the subscriber joins the fan-out
-    // first and holds live events until the replay is in.
-    const external = options.replay !== undefined && lastEventId !== undefined;
-    const subscriber = hub.subscribe(channels, ctx.source.name, {
-      lastEventId: external ? undefined : lastEventId,
+    const subscriber = await broker.subscribe(channels, ctx.source.name, {
+      lastEventId,
       retryMs: options.retryMs,
       address: ctx.address,
       expiresAt: auth.grant.expiresAt,
-      hold: external,
     });
-    if (external) {
-      const replayed = await options.replay!(channels, lastEventId!);
-      subscriber.release(replayed.entries, replayed.isNew, Date.now());
-    }
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
     const peer = ctx.source.name;

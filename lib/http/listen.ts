@@ -7,7 +7,7 @@
 
 import type { ServerConfig } from "../config/server_config.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
-import type { Hub } from "../core/hub.ts";
+import type { Broker } from "../broker/broker.ts";
 import { createHttpHandler, type HttpHandlerOptions } from "./handler.ts";
 import { LeanHttpServer } from "./lean/engine.ts";
 import { serveWithDeno } from "./serve_engine.ts";
@@ -32,7 +32,7 @@ const LEAN_MAX_HEAD_BYTES = 16384;
  */
 export function listenHttp(
   config: ServerConfig,
-  hub: Hub,
+  broker: Broker,
   dispatcher: Dispatcher,
   access: Pick<
     HttpHandlerOptions,
@@ -44,7 +44,6 @@ export function listenHttp(
     | "maxClientsPerIp"
     | "publishRate"
     | "onAuthFailure"
-    | "replay"
   >,
 ): HttpListener | Promise<HttpListener> {
   const handler = createHttpHandler(
@@ -60,7 +59,7 @@ export function listenHttp(
       retryMs: config.retry,
       ...access,
     },
-    hub,
+    broker,
     dispatcher,
   );
   if (config.httpEngine === "lean") {

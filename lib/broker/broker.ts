@@ -1,0 +1,47 @@
+/**
+ * Scale-out behind one interface: where event ids and history come from,
+ * how a publish reaches subscribers, and how a reconnecting subscriber is
+ * replayed what it missed. The hub, the request handler and the inputs call
+ * a {@linkcode Broker} and never ask which one it is; the server picks it
+ * (memory alone, or Redis with `--redis`). A later broker (Postgres, NATS)
+ * is one more implementation.
+ *
+ * @module
+ */
+
+import type { Hub, PublishResult, SubscribeOptions } from "../core/hub.ts";
+import type { SseEvent } from "../core/sse_format.ts";
+import type { Subscriber } from "../core/subscriber.ts";
+
+/** Options of {@linkcode Broker.subscribe}: those of the hub, but `hold`. */
+export type BrokerSubscribeOptions = Omit<SubscribeOptions, "hold">;
+
+/** Gives ids, keeps history, fans out and replays. */
+export interface Broker {
+  /** The hub whose subscribers this instance serves. */
+  readonly hub: Hub;
+  /**
+   * Publishes `events` to `channels`: gives each an id, keeps it for replay
+   * and delivers it to this instance's subscribers (at once, or when the
+   * broker hands it back). Resolves once the events are stored; rejects
+   * with an unavailable error (HTTP 503) when they could not be.
+   */
+  publish(
+    channels: readonly string[],
+    events: readonly SseEvent[],
+  ): PublishResult | Promise<PublishResult>;
+  /**
+   * A new subscriber of `channels` (empty: every channel). With
+   * `lastEventId`, the events after it come first (or a gap event when
+   * they are no longer kept), then live events, each once.
+   */
+  subscribe(
+    channels: readonly string[],
+    name: string,
+    options: BrokerSubscribeOptions,
+  ): Subscriber | Promise<Subscriber>;
+  /** Runs a command on every instance, this one included (`halt-all`). */
+  broadcast(command: string): Promise<void>;
+  /** Stops, releasing connections; the hub is closed by its owner. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,126 @@
+/**
+ * The broker of several instances sharing Redis (`--redis`): Redis gives
+ * the ids and keeps the history; each instance appends its publishes there
+ * and delivers to its own subscribers what it reads back from the stream
+ * (`cluster.ts`). A reconnecting subscriber joins the live fan-out first,
+ * holding live events, and is released once its replay from Redis is in,
+ * so nothing is missed between the two and nothing comes twice.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { errorMessage } from "../errors.ts";
+import type { Hub, PublishResult } from "../core/hub.ts";
+import { gapEvent } from "../core/notices.ts";
+import type { SseEvent } from "../core/sse_format.ts";
+import type { Subscriber } from "../core/subscriber.ts";
+import type { Broker, BrokerSubscribeOptions } from "./broker.ts";
+import {
+  type ClusterOptions,
+  compareIds,
+  isStreamId,
+  RedisCluster,
+} from "./cluster.ts";
+
+const logger = getLogger(["sse-server", "broker"]);
+
+/** Ids, history and replay in Redis, shared by every instance. */
+export class RedisBroker implements Broker {
+  readonly hub: Hub;
+  readonly #cluster: RedisCluster;
+
+  private constructor(hub: Hub, cluster: RedisCluster) {
+    this.hub = hub;
+    this.#cluster = cluster;
+  }
+
+  /**
+   * Connects (in the background if Redis is not up yet) and starts
+   * delivering what the stream holds to `hub`'s subscribers.
+   */
+  static start(options: ClusterOptions, hub: Hub): RedisBroker {
+    return new RedisBroker(hub, RedisCluster.start(options, hub));
+  }
+
+  /** Appends to Redis; the count is of this instance's subscribers. */
+  async publish(
+    channels: readonly string[],
+    events: readonly SseEvent[],
+  ): Promise<PublishResult> {
+    const ids = await this.#cluster.append(channels, events);
+    return {
+      events: events.length,
+      clients: this.hub.countSubscribers(channels),
+      ids,
+    };
+  }
+
+  async subscribe(
+    channels: readonly string[],
+    name: string,
+    options: BrokerSubscribeOptions,
+  ): Promise<Subscriber> {
+    const { lastEventId } = options;
+    if (lastEventId === undefined) {
+      return this.hub.subscribe(channels, name, options);
+    }
+    const subscriber = this.hub.subscribe(channels, name, {
+      ...options,
+      lastEventId: undefined,
+      hold: true,
+    });
+    const { entries, isNew } = await this.#replay(channels, lastEventId);
+    subscriber.release(entries, isNew, Date.now());
+    return subscriber;
+  }
+
+  broadcast(command: string): Promise<void> {
+    return this.#cluster.broadcast(command);
+  }
+
+  close(): Promise<void> {
+    return this.#cluster.close();
+  }
+
+  /**
+   * A reconnecting client's missed events, gap event first when there is
+   * one, and which live events are new to it. When Redis cannot be read,
+   * the client gets a gap event (reason "unavailable") and live events.
+   */
+  async #replay(
+    channels: readonly string[],
+    lastEventId: string,
+  ): Promise<{
+    entries: readonly { bytes: Uint8Array; id?: string }[];
+    isNew: (id: string | undefined) => boolean;
+  }> {
+    try {
+      const { entries, gap } = await this.#cluster.replay(
+        channels,
+        lastEventId,
+      );
+      const newest = entries.at(-1)?.id ??
+        (isStreamId(lastEventId) ? lastEventId : undefined);
+      return {
+        entries: gap
+          ? [{ bytes: gapEvent(lastEventId, gap) }, ...entries]
+          : entries,
+        isNew: (id) =>
+          id === undefined || newest === undefined ||
+          compareIds(id, newest) > 0,
+      };
+    } catch (error) {
+      logger.warn("replay for {id} failed: {error}", {
+        id: lastEventId,
+        error: errorMessage(error),
+      });
+      const known = isStreamId(lastEventId);
+      return {
+        entries: [{ bytes: gapEvent(lastEventId, "unavailable") }],
+        isNew: (id) =>
+          id === undefined || !known || compareIds(id, lastEventId) > 0,
+      };
+    }
+  }
+}

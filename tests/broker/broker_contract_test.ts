@@ -1,0 +1,173 @@
+// The broker contract, run against every implementation: ids given on
+// publish, live delivery, replay after a last event id (each event once,
+// then live ones), a gap event for an id no longer known, and commands
+// broadcast to this instance too. The Redis broker runs against a real
+// redis-server.
+import assert from "node:assert/strict";
+import type { Broker } from "../../lib/broker/broker.ts";
+import { MemoryBroker } from "../../lib/broker/memory_broker.ts";
+import { RedisBroker } from "../../lib/broker/redis_broker.ts";
+import { Hub } from "../../lib/core/hub.ts";
+import type { SseEvent } from "../../lib/core/sse_format.ts";
+import type { Subscriber } from "../../lib/core/subscriber.ts";
+import { startRedis } from "../helpers/redis_server.ts";
+import { BIG, NO_KEEPALIVE, text } from "../helpers/hub_bytes.ts";
+import { pollUntil, within } from "../helpers/condition.ts";
+
+/** A broker under test, its commands as received, and how to end it. */
+interface Subject extends AsyncDisposable {
+  readonly broker: Broker;
+  readonly commands: string[];
+}
+
+type Make = () => Promise<Subject>;
+
+const IMPLEMENTATIONS: Readonly<Record<string, Make>> = {
+  memory: () => {
+    const hub = new Hub({
+      maxQueuedBytes: BIG,
+      keepAliveMs: NO_KEEPALIVE,
+      history: { maxPerChannel: 100, maxAgeMs: 3_600_000 },
+    });
+    const commands: string[] = [];
+    const broker = new MemoryBroker(hub, (command) => commands.push(command));
+    return Promise.resolve({
+      broker,
+      commands,
+      async [Symbol.asyncDispose]() {
+        await broker.close();
+        hub.close();
+      },
+    });
+  },
+  redis: async () => {
+    const redis = await startRedis();
+    const hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+    const commands: string[] = [];
+    const broker = RedisBroker.start({
+      url: redis.url,
+      history: 100,
+      historyAgeMs: 3_600_000,
+      onCommand: (command) => commands.push(command),
+    }, hub);
+    return {
+      broker,
+      commands,
+      async [Symbol.asyncDispose]() {
+        await broker.close();
+        hub.close();
+        await redis[Symbol.asyncDispose]();
+      },
+    };
+  },
+};
+
+/** Publishes, waiting (up to 5 s) for a broker still connecting. */
+async function publish(
+  broker: Broker,
+  channels: string[],
+  events: SseEvent[],
+): Promise<(string | undefined)[]> {
+  const deadline = Date.now() + 5000;
+  while (true) {
+    try {
+      return [...(await broker.publish(channels, events)).ids];
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** The events of the next chunks of `sub`, until `count` have come. */
+async function events(sub: Subscriber, count: number): Promise<string[]> {
+  const lines: string[] = [];
+  while (lines.length < count) {
+    const chunk = await within(sub.next(), 5000, "next event");
+    for (const block of text(chunk).split("\n\n")) {
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      const type = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+      if (data !== undefined) lines.push(`${type}=${data}`);
+    }
+  }
+  return lines;
+}
+
+for (const [name, make] of Object.entries(IMPLEMENTATIONS)) {
+  Deno.test(`broker contract (${name}): publish gives ids and reaches live subscribers`, async () => {
+    await using subject = await make();
+    const { broker } = subject;
+    const sub = await broker.subscribe(["news"], "t", {});
+    const other = await broker.subscribe(["sport"], "t", {});
+    const ids = await publish(broker, ["news"], [
+      { type: "message", data: "one" },
+      { type: "flash", data: "two" },
+    ]);
+    assert.equal(ids.length, 2);
+    assert.ok(ids.every((id) => typeof id === "string" && id !== ""));
+    assert.notEqual(ids[0], ids[1]);
+    assert.deepEqual(await events(sub, 2), ["message=one", "flash=two"]);
+    assert.equal(other.queuedBytes, 0);
+  });
+
+  Deno.test(`broker contract (${name}): a subscriber with a last event id gets what came after it once, then live events`, async () => {
+    await using subject = await make();
+    const { broker } = subject;
+    const watcher = await broker.subscribe(["c"], "w", {});
+    const [first] = await publish(broker, ["c"], [{
+      type: "message",
+      data: "1",
+    }]);
+    await publish(broker, ["c"], [{ type: "message", data: "2" }]);
+    await publish(broker, ["c"], [{ type: "message", data: "3" }]);
+    // The watcher has them all: every instance has delivered them.
+    assert.deepEqual(await events(watcher, 3), [
+      "message=1",
+      "message=2",
+      "message=3",
+    ]);
+    const back = await broker.subscribe(["c"], "r", { lastEventId: first });
+    await publish(broker, ["c"], [{ type: "message", data: "4" }]);
+    assert.deepEqual(await events(back, 3), [
+      "message=2",
+      "message=3",
+      "message=4",
+    ]);
+  });
+
+  Deno.test(`broker contract (${name}): an id the broker does not know gets a gap event, then live events`, async () => {
+    await using subject = await make();
+    const { broker } = subject;
+    await publish(broker, ["c"], [{ type: "message", data: "kept" }]);
+    const sub = await broker.subscribe(["c"], "g", {
+      lastEventId: "no-such-id",
+    });
+    await publish(broker, ["c"], [{ type: "message", data: "live" }]);
+    const got = await events(sub, 2);
+    assert.match(
+      got[0],
+      /^sse-gap=\{"lastEventId":"no-such-id","reason":"unknown id"/,
+    );
+    assert.equal(got.at(-1), "message=live");
+  });
+
+  Deno.test(`broker contract (${name}): a broadcast command reaches this instance`, async () => {
+    await using subject = await make();
+    const deadline = Date.now() + 5000;
+    while (true) {
+      try {
+        await subject.broker.broadcast("status");
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    // Redis hands it back through the stream: wait for it to come.
+    await pollUntil(() => subject.commands.includes("status"), {
+      timeoutMs: 5000,
+      timeout: () => new Error("the command never came back"),
+    });
+    assert.deepEqual(subject.commands, ["status"]);
+  });
+}
