@@ -1,6 +1,11 @@
 /**
- * Errors that end start-up, each with the BSD sysexits code the process
- * exits with and a message written for the person who ran it.
+ * The error family. Each error carries what its user will see: a
+ * {@linkcode StartupError} the exit code and the message for whoever ran
+ * the program; a {@linkcode RequestError} the HTTP status (and headers) a
+ * request is refused with, its message being what the client, the
+ * control-port `error:` line and the log say. One place per transport turns
+ * them into answers (the HTTP handler's `refuse`, the line input's
+ * `report`, `main.ts`'s exit).
  *
  * @module
  */
@@ -30,6 +35,31 @@ export class StartupError extends Error {
   constructor(message: string, exitCode: ExitCode, options?: ErrorOptions) {
     super(message, options);
     this.exitCode = exitCode;
+  }
+}
+
+/**
+ * A request refused, with the HTTP status it is answered with. Subclasses
+ * name the cause: bad input (400), a refused command (403), a body too
+ * large (413) or too slow (408), an unsupported type (415), an unavailable
+ * broker (503).
+ */
+export class RequestError extends Error {
+  override name = "RequestError";
+  /** The HTTP status of the answer. */
+  readonly status: number;
+  /** Headers the answer carries (`Allow`, `Connection: close`). */
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(
+    status: number,
+    message: string,
+    options: ErrorOptions & {
+      readonly headers?: Readonly<Record<string, string>>;
+    } = {},
+  ) {
+    super(message, options);
+    this.status = status;
+    this.headers = options.headers ?? {};
   }
 }
 

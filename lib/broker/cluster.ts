@@ -20,7 +20,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createClient } from "redis";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, RequestError } from "../errors.ts";
 import type { Hub } from "../core/hub.ts";
 import { InstructionError } from "../protocol/instruction.ts";
 import { encodeEvent, type SseEvent } from "../core/sse_format.ts";
@@ -30,8 +30,11 @@ const logger = getLogger(["sse-server", "cluster"]);
 type Client = ReturnType<typeof createClient>;
 
 /** Redis cannot be reached: the publish was not accepted (HTTP 503). */
-export class ClusterUnavailableError extends InstructionError {
+export class ClusterUnavailableError extends RequestError {
   override name = "ClusterUnavailableError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(503, message, options);
+  }
 }
 
 /** Settings of a {@linkcode RedisCluster}. */

@@ -8,6 +8,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describeSource, type Source } from "../core/dispatch.ts";
+import { RequestError } from "../errors.ts";
 
 const logger = getLogger(["sse-server", "http"]);
 
@@ -37,6 +38,20 @@ export interface Context {
 /** Headers of an event stream. */
 export function streamHeaders(ctx: Context): Record<string, string> {
   return { ...STREAM_HEADERS, ...ctx.cors };
+}
+
+/**
+ * The one place an error becomes an HTTP answer: a {@linkcode RequestError}
+ * is refused with its status, headers and message; anything else is a bug
+ * and is thrown on (the engine logs it and answers 500).
+ */
+export function refuseError(
+  ctx: Context,
+  error: unknown,
+  answer: "text" | "json" = "text",
+): Response {
+  if (!(error instanceof RequestError)) throw error;
+  return refuse(ctx, error.status, error.message, answer, error.headers);
 }
 
 /** Logs a refused request and answers it; nothing was published. */

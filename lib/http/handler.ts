@@ -19,26 +19,17 @@ import {
 } from "../auth/auth.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
 import type { Broker } from "../broker/broker.ts";
-import {
-  CommandRefusedError,
-  InstructionError,
-  validateId,
-} from "../protocol/instruction.ts";
+import { InstructionError, validateId } from "../protocol/instruction.ts";
 import { checkNames, type NameLimits } from "../protocol/limits.ts";
 import { parseChannels } from "../protocol/channels.ts";
 import {
-  BodyTimeoutError,
-  BodyTooLargeError,
   fromQuery,
   parsePostBody,
   type PublishRequest,
   readBody,
-  UnsupportedMediaTypeError,
 } from "../protocol/post_body.ts";
 import type { RateLimiter } from "../auth/rate_limit.ts";
-import { ClusterUnavailableError } from "../broker/cluster.ts";
 import {
-  BadTargetError,
   isValidHost,
   parseTarget,
   type RequestTarget,
@@ -49,6 +40,7 @@ import {
   CORS_ALLOW_HEADERS,
   json,
   refuse,
+  refuseError,
   streamHeaders,
   text,
   warn,
@@ -200,8 +192,7 @@ export function createHttpHandler(
     try {
       target = parseTarget(raw);
     } catch (error) {
-      if (!(error instanceof BadTargetError)) throw error;
-      return refuse(ctx, 400, error.message);
+      return refuseError(ctx, error);
     }
     const path = target.path;
     if (prefix !== "" && path !== prefix && !path.startsWith(prefix + "/")) {
@@ -229,14 +220,8 @@ export function createHttpHandler(
       channels = parseChannels(path.slice(prefix.length));
       checkNames(options.names, channels);
     } catch (error) {
-      if (!(error instanceof InstructionError)) throw error;
       // A POST is answered in JSON whatever refuses it.
-      return refuse(
-        ctx,
-        400,
-        error.message,
-        method === "POST" ? "json" : "text",
-      );
+      return refuseError(ctx, error, method === "POST" ? "json" : "text");
     }
     if (method === "POST") return await post(request, target, channels, ctx);
     const params = new URLSearchParams(target.query);
@@ -250,8 +235,7 @@ export function createHttpHandler(
     try {
       query = fromQuery(target.query);
     } catch (error) {
-      if (!(error instanceof InstructionError)) throw error;
-      return refuse(ctx, 400, error.message);
+      return refuseError(ctx, error);
     }
     if (query.events.length > 0 || query.commands.length > 0) {
       if (!options.getPublish) {
@@ -391,21 +375,7 @@ export function createHttpHandler(
         new URLSearchParams(target.query),
       );
     } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        return refuse(ctx, 413, error.message, "json");
-      }
-      if (error instanceof BodyTimeoutError) {
-        // The rest of the body may still come: the connection cannot be
-        // used for another request.
-        return refuse(ctx, 408, error.message, "json", { Connection: "close" });
-      }
-      if (error instanceof UnsupportedMediaTypeError) {
-        return refuse(ctx, 415, error.message, "json");
-      }
-      if (error instanceof InstructionError) {
-        return refuse(ctx, 400, error.message, "json");
-      }
-      throw error;
+      return refuseError(ctx, error, "json");
     }
     if (parsed.events.length === 0 && parsed.commands.length === 0) {
       return refuse(ctx, 400, "the body holds no event", "json");
@@ -435,22 +405,14 @@ export function createHttpHandler(
       try {
         dispatcher.checkCommand(command, ctx.source);
       } catch (error) {
-        if (!(error instanceof InstructionError)) throw error;
-        return refuse(
-          ctx,
-          error instanceof CommandRefusedError ? 403 : 400,
-          error.message,
-          answer,
-        );
+        return refuseError(ctx, error, answer);
       }
     }
     let result;
     try {
       result = await dispatcher.publish(channels, request.events, ctx.source);
     } catch (error) {
-      if (!(error instanceof InstructionError)) throw error;
-      const unavailable = error instanceof ClusterUnavailableError;
-      return refuse(ctx, unavailable ? 503 : 400, error.message, answer);
+      return refuseError(ctx, error, answer);
     }
     for (const command of request.commands) {
       dispatcher.command(command, ctx.source);

@@ -14,9 +14,14 @@
  * @module
  */
 
+import { RequestError } from "../errors.ts";
+
 /** A request target or Host header that is refused with 400. */
-export class BadTargetError extends Error {
+export class BadTargetError extends RequestError {
   override name = "BadTargetError";
+  constructor(message: string) {
+    super(400, message);
+  }
 }
 
 // IP-literal (IPv6 or IPvFuture, loosely) or reg-name (unreserved,

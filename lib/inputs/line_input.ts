@@ -15,9 +15,9 @@ import {
 } from "../core/dispatch.ts";
 import {
   type BlockInstruction,
-  InstructionError,
   parseInstructionLine,
 } from "../protocol/instruction.ts";
+import { RequestError } from "../errors.ts";
 import { LineSplitStream } from "../protocol/line_reader.ts";
 import { type AuthResult, permits } from "../auth/auth.ts";
 import type { TokenBucket } from "../auth/rate_limit.ts";
@@ -128,7 +128,7 @@ export async function readInstructions(
             "block",
           );
         } catch (error) {
-          if (!(error instanceof InstructionError)) throw error;
+          if (!(error instanceof RequestError)) throw error;
           await report(`${error.message}, block ignored`);
         }
         continue;
@@ -174,7 +174,7 @@ export async function readInstructions(
         );
       }
     } catch (error) {
-      if (!(error instanceof InstructionError)) throw error;
+      if (!(error instanceof RequestError)) throw error;
       await report(`${error.message}, line ignored`);
     }
   }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { RequestError } from "../errors.ts";
+
 /** Publish `data` as an event of `type` on `channel`. */
 export interface PublishInstruction {
   readonly kind: "publish";
@@ -43,13 +45,19 @@ export type Instruction =
 export const COMMANDS: readonly string[] = ["status", "halt", "halt-all"];
 
 /** A line or parameter that cannot be understood; the message names the fault. */
-export class InstructionError extends Error {
+export class InstructionError extends RequestError {
   override name = "InstructionError";
+  constructor(message: string, options?: ErrorOptions, status = 400) {
+    super(status, message, options);
+  }
 }
 
 /** A valid command that this source may not give (no `--allowcommands`). */
 export class CommandRefusedError extends InstructionError {
   override name = "CommandRefusedError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options, 403);
+  }
 }
 
 // Channel names and event types are single words: no white space or control

@@ -12,7 +12,7 @@
  */
 
 import { concatBytes } from "../core/bytes.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, RequestError } from "../errors.ts";
 import {
   InstructionError,
   parseJsonEvent,
@@ -30,18 +30,29 @@ export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set([
 ]);
 
 /** The body is larger than allowed (HTTP 413). */
-export class BodyTooLargeError extends Error {
+export class BodyTooLargeError extends RequestError {
   override name = "BodyTooLargeError";
+  constructor(message: string) {
+    super(413, message);
+  }
 }
 
 /** The body did not arrive in time (HTTP 408, connection closed). */
-export class BodyTimeoutError extends Error {
+export class BodyTimeoutError extends RequestError {
   override name = "BodyTimeoutError";
+  constructor(message: string) {
+    // The rest of the body may still come: the connection cannot be used
+    // for another request.
+    super(408, message, { headers: { Connection: "close" } });
+  }
 }
 
 /** The content type is not one we publish from (HTTP 415). */
-export class UnsupportedMediaTypeError extends Error {
+export class UnsupportedMediaTypeError extends RequestError {
   override name = "UnsupportedMediaTypeError";
+  constructor(message: string) {
+    super(415, message);
+  }
 }
 
 /** Events and commands a request asks for. */

@@ -12,22 +12,18 @@
  * @module
  */
 
+import { RequestError } from "../../errors.ts";
 import { BadTargetError, isValidHost, parseTarget } from "../target.ts";
 
 /** A request head refused: the status to answer with and why. */
-export class HeadError extends Error {
+export class HeadError extends RequestError {
   override name = "HeadError";
-  readonly status: number;
-  /** Extra response headers (`Allow` with a 405). */
-  readonly headers: Readonly<Record<string, string>>;
   constructor(
     status: number,
     message: string,
     headers: Readonly<Record<string, string>> = {},
   ) {
-    super(message);
-    this.status = status;
-    this.headers = headers;
+    super(status, message, { headers });
   }
 }
 
