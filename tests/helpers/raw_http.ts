@@ -55,8 +55,12 @@ export async function exchange(
         break; // the server answered and closed first
       }
     }
+    // An answer to HEAD has a Content-Length but no body.
+    const first = parts instanceof Uint8Array ? parts : parts[0];
+    const head = first !== undefined && decoder.decode(first.subarray(0, 5)) ===
+        "HEAD ";
     await changed.wait(
-      () => closed || (answered(text) && !untilClosed) ? true : undefined,
+      () => closed || (answered(text, head) && !untilClosed) ? true : undefined,
       {
         timeoutMs,
         timeout: () =>
@@ -80,13 +84,17 @@ export async function exchange(
   };
 }
 
-/** Whether `text` holds a whole answer (or an event stream's head). */
-function answered(text: string): boolean {
+/**
+ * Whether `text` holds a whole answer (or an event stream's head); `head`:
+ * the answer to a HEAD request, which has no body whatever its length says.
+ */
+function answered(text: string, head: boolean): boolean {
   const end = text.indexOf("\r\n\r\n");
   if (end < 0) return false;
-  const head = text.slice(0, end);
-  if (/^content-type: text\/event-stream/im.test(head)) return true;
-  const length = /^content-length: (\d+)/im.exec(head);
+  if (head) return true;
+  const fields = text.slice(0, end);
+  if (/^content-type: text\/event-stream/im.test(fields)) return true;
+  const length = /^content-length: (\d+)/im.exec(fields);
   return text.length - end - 4 >= Number(length?.[1] ?? 0);
 }
 

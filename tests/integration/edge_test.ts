@@ -76,6 +76,11 @@ export const HOSTILE_ROWS: readonly Row[] = [
     status: 400,
   },
   {
+    name: "HEAD with a Host port out of range",
+    request: `HEAD /?a=%zz HTTP/1.1\r\nHost: x:99999\r\n\r\n`,
+    status: 400,
+  },
+  {
     name: "Host with userinfo",
     request: `GET /public HTTP/1.1\r\nHost: a@b\r\n\r\n`,
     status: 400,
