@@ -22,19 +22,13 @@ import { Authorizer, type AuthResult } from "./auth/auth.ts";
 import { checkNames } from "./protocol/limits.ts";
 import { RateLimiter } from "./auth/rate_limit.ts";
 import { describe, Hub, type PublishResult } from "./core/hub.ts";
-import type { MetricsSnapshot } from "./observe/metrics.ts";
 import {
-  metricsSnapshot,
-  type RecentEvent,
   RecentEvents,
   type ServerView,
-  statusReport,
+  type Snapshot,
+  takeSnapshot,
 } from "./observe/reports.ts";
-import {
-  type ControllerStatus,
-  logStatus,
-  type StatusReport,
-} from "./observe/status.ts";
+import { type ControllerStatus, logStatus } from "./observe/status.ts";
 import {
   CommandRefusedError,
   COMMANDS,
@@ -311,7 +305,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
 
   /** Writes the status report into the log (the `status` command). */
   status(): void {
-    logStatus(logger, this.statusReport());
+    logStatus(logger, this.snapshot(0).status);
   }
 
   /** The controllers: the FIFO and every control-port peer. */
@@ -325,19 +319,16 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     ];
   }
 
-  /** Everything `/status` and the `status` command report. */
-  statusReport(): StatusReport {
-    return statusReport(this.#view());
-  }
-
-  /** The figures of `/metrics`; `eventLoopLagSeconds` is measured by the caller. */
-  metrics(eventLoopLagSeconds: number): MetricsSnapshot {
-    return metricsSnapshot(this.#view(), eventLoopLagSeconds);
-  }
-
-  /** The last events published, newest last (for the dashboard). */
-  recentEvents(): readonly RecentEvent[] {
-    return this.#recent.list();
+  /**
+   * What the server reports of itself now, for `/status`, `/metrics`, the
+   * dashboard and the `status` command; `eventLoopLagSeconds` is measured
+   * by the caller.
+   */
+  snapshot(
+    eventLoopLagSeconds: number,
+    options?: { readonly clients?: boolean },
+  ): Snapshot {
+    return takeSnapshot(this.#view(), eventLoopLagSeconds, options);
   }
 
   #view(): ServerView {
@@ -346,6 +337,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       startedAt: this.startedAt,
       published: this.published,
       authFailures: this.authFailures,
+      recent: this.#recent.list(),
       options: this.#config,
       controllers: () => this.controllers(),
     };

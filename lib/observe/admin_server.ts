@@ -13,17 +13,18 @@ import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
 import { Hub } from "../core/hub.ts";
 import { streamBody } from "../http/serve_engine.ts";
-import { type MetricsSnapshot, renderMetrics } from "./metrics.ts";
-import type { RecentEvent } from "./reports.ts";
-import type { StatusReport } from "./status.ts";
+import { renderMetrics } from "./metrics.ts";
+import type { RecentEvent, Snapshot } from "./reports.ts";
 
 const logger = getLogger(["sse-server", "admin"]);
 
 /** What the admin listener reads from the server. */
 export interface AdminSource {
-  statusReport(): StatusReport;
-  metrics(eventLoopLagSeconds: number): MetricsSnapshot;
-  recentEvents(): readonly RecentEvent[];
+  /** A snapshot; `clients`: with the list of clients (for `/status`). */
+  snapshot(
+    eventLoopLagSeconds: number,
+    options?: { readonly clients?: boolean },
+  ): Snapshot;
 }
 
 /** Settings of an {@linkcode AdminServer}. */
@@ -168,13 +169,15 @@ export class AdminServer implements AsyncDisposable {
 
   /** The current snapshot, as the dashboard gets it. */
   snapshot(): DashboardSnapshot {
-    const m = this.#source.metrics(this.#lagSeconds);
-    const report = this.#source.statusReport();
+    const { time, status, metrics: m, recent } = this.#source.snapshot(
+      this.#lagSeconds,
+      { clients: false },
+    );
     return {
-      time: Date.now(),
-      version: report.server.version,
-      startedAt: report.server.startedAt,
-      clients: report.totals.clients,
+      time,
+      version: status.server.version,
+      startedAt: status.server.startedAt,
+      clients: status.totals.clients,
       controllers: m.controllers,
       channels: m.channels,
       topChannels: m.topChannels,
@@ -184,7 +187,7 @@ export class AdminServer implements AsyncDisposable {
       slowConsumers: m.slowConsumers,
       historyEvents: m.historyEvents,
       eventLoopLagSeconds: m.eventLoopLagSeconds,
-      recent: this.#source.recentEvents().slice(-15),
+      recent: recent.slice(-15),
     };
   }
 
@@ -208,10 +211,13 @@ export class AdminServer implements AsyncDisposable {
           headers: { "Content-Type": "text/html; charset=utf-8" },
         });
       case "/status":
-        return Response.json(this.#source.statusReport());
+        return Response.json(this.#source.snapshot(this.#lagSeconds).status);
       case "/metrics":
         return new Response(
-          renderMetrics(this.#source.metrics(this.#lagSeconds)),
+          renderMetrics(
+            this.#source.snapshot(this.#lagSeconds, { clients: false })
+              .metrics,
+          ),
           {
             headers: {
               "Content-Type": "text/plain; version=0.0.4; charset=utf-8",

@@ -14,7 +14,7 @@ import type { Source } from "../core/dispatch.ts";
 import type { SseEvent } from "../core/sse_format.ts";
 import { VERSION } from "../version.ts";
 import { type MetricsSnapshot, TOP_CHANNELS } from "./metrics.ts";
-import type { ControllerStatus, StatusReport } from "./status.ts";
+import type { ClientStatus, ControllerStatus, StatusReport } from "./status.ts";
 
 /** A published event as the dashboard lists it (data shortened). */
 export interface RecentEvent {
@@ -71,6 +71,8 @@ export interface ServerView {
   /** Events published so far, by input. */
   readonly published: Readonly<Record<Source["kind"], number>>;
   readonly authFailures: number;
+  /** The last events published, oldest first. */
+  readonly recent: readonly RecentEvent[];
   /** The configuration the server started with. */
   readonly options: ServerConfig;
   controllers(): ControllerStatus[];
@@ -99,30 +101,46 @@ export function publicOptions(config: ServerConfig): Record<string, unknown> {
   };
 }
 
-/** Everything `/status` and the `status` command report. */
-export function statusReport(view: ServerView): StatusReport {
+/**
+ * Everything the server reports of itself at one moment: `/status`,
+ * `/metrics`, the dashboard and the `status` command each read one of
+ * these, built once per request or tick.
+ */
+export interface Snapshot {
+  readonly time: number;
+  /** The status report (`clients` empty when not asked for). */
+  readonly status: StatusReport;
+  readonly metrics: MetricsSnapshot;
+  /** The last events published, oldest first. */
+  readonly recent: readonly RecentEvent[];
+}
+
+/**
+ * Takes a snapshot in one pass over the subscribers; the list of clients
+ * (one entry per subscriber) only when `clients` is set, since the
+ * dashboard and `/metrics` need only counts.
+ */
+export function takeSnapshot(
+  view: ServerView,
+  eventLoopLagSeconds: number,
+  { clients = true }: { readonly clients?: boolean } = {},
+): Snapshot {
   const { hub } = view;
   const controllers = view.controllers();
   const stats = hub.stats;
-  return {
-    server: {
-      version: VERSION,
-      pid: Deno.pid,
-      startedAt: view.startedAt.toISOString(),
-      options: publicOptions(view.options),
-    },
-    totals: {
-      clients: hub.size,
-      controllers: controllers.length,
-      channels: hub.channelCount,
-      historyEvents: hub.history.size,
-      published: { ...view.published },
-      deliveries: stats.deliveries,
-      bytesSent: stats.bytesSent,
-      slowConsumers: stats.slowConsumers,
-    },
-    controllers,
-    clients: [...hub.subscribers()].map((sub) => ({
+  const byCount: Record<string, number> = {
+    all: 0,
+    "1": 0,
+    "2": 0,
+    "3": 0,
+    "4+": 0,
+  };
+  const list: ClientStatus[] = [];
+  for (const sub of hub.subscribers()) {
+    const n = sub.channels.length;
+    byCount[n === 0 ? "all" : n >= 4 ? "4+" : String(n)]++;
+    if (!clients) continue;
+    list.push({
       id: sub.id,
       remoteAddr: sub.remoteAddr,
       connectedAt: sub.connectedAt.toISOString(),
@@ -131,45 +149,50 @@ export function statusReport(view: ServerView): StatusReport {
       eventsSent: sub.eventsQueued,
       bytesSent: sub.bytesSent,
       bytesQueued: sub.queuedBytes,
-    })),
-  };
-}
-
-/** The figures of `/metrics`; `eventLoopLagSeconds` is measured by the caller. */
-export function metricsSnapshot(
-  view: ServerView,
-  eventLoopLagSeconds: number,
-): MetricsSnapshot {
-  const { hub } = view;
-  const byCount: Record<string, number> = {
-    all: 0,
-    "1": 0,
-    "2": 0,
-    "3": 0,
-    "4+": 0,
-  };
-  for (const sub of hub.subscribers()) {
-    const n = sub.channels.length;
-    byCount[n === 0 ? "all" : n >= 4 ? "4+" : String(n)]++;
+    });
   }
-  const top = [...hub.channelSizes()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, TOP_CHANNELS);
-  const stats = hub.stats;
-  return {
-    subscribersByChannelCount: byCount,
-    topChannels: top,
+  const published = { ...view.published };
+  const totals = {
+    clients: hub.size,
+    controllers: controllers.length,
     channels: hub.channelCount,
-    controllers: view.controllers().length,
-    published: { ...view.published },
+    historyEvents: hub.history.size,
+    published,
     deliveries: stats.deliveries,
     bytesSent: stats.bytesSent,
     slowConsumers: stats.slowConsumers,
-    backlogBytes: hub.backlog.bytes,
-    pushbacks: hub.backlog.pushbacks,
-    authFailures: view.authFailures,
-    historyEvents: hub.history.size,
-    eventLoopLagSeconds,
-    startTimeSeconds: view.startedAt.getTime() / 1000,
+  };
+  return {
+    time: Date.now(),
+    status: {
+      server: {
+        version: VERSION,
+        pid: Deno.pid,
+        startedAt: view.startedAt.toISOString(),
+        options: publicOptions(view.options),
+      },
+      totals,
+      controllers,
+      clients: list,
+    },
+    metrics: {
+      subscribersByChannelCount: byCount,
+      topChannels: [...hub.channelSizes()]
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .slice(0, TOP_CHANNELS),
+      channels: totals.channels,
+      controllers: totals.controllers,
+      published,
+      deliveries: totals.deliveries,
+      bytesSent: totals.bytesSent,
+      slowConsumers: totals.slowConsumers,
+      backlogBytes: hub.backlog.bytes,
+      pushbacks: hub.backlog.pushbacks,
+      authFailures: view.authFailures,
+      historyEvents: totals.historyEvents,
+      eventLoopLagSeconds,
+      startTimeSeconds: view.startedAt.getTime() / 1000,
+    },
+    recent: view.recent,
   };
 }
