@@ -319,6 +319,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     ];
   }
 
+  /** Null when it accepts subscribers and publishes, else why not. */
+  notReady(): string | null {
+    if (this.#halting) return "halting";
+    return this.#broker.notReady();
+  }
+
   /**
    * What the server reports of itself now, for `/status`, `/metrics`, the
    * dashboard and the `status` command; `eventLoopLagSeconds` is measured
@@ -362,10 +368,11 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     });
     const streams = [...this.hub.subscribers()];
     this.hub.close();
+    // The admin port stays up while the streams drain, so /readyz says
+    // "halting" to a load balancer until the HTTP port is closed.
     await Promise.all([
       this.#control?.close(),
       this.#fifo?.close(),
-      this.#admin?.close(),
       this.#broker.close(),
     ]);
     const shutdown = this.#http!.shutdown();
@@ -386,6 +393,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       this.#http!.abortAll?.();
       await shutdown;
     }
+    await this.#admin?.close();
     logger.info("halted");
     this.#finished.resolve();
   }

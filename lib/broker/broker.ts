@@ -40,6 +40,8 @@ export interface Broker {
     name: string,
     options: BrokerSubscribeOptions,
   ): Subscriber | Promise<Subscriber>;
+  /** Null when publishes can be stored and replays read, else why not. */
+  notReady(): string | null;
   /** Runs a command on every instance, this one included (`halt-all`). */
   broadcast(command: string): Promise<void>;
   /** Stops, releasing connections; the hub is closed by its owner. */

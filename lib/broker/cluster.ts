@@ -220,6 +220,11 @@ export class RedisCluster implements AsyncDisposable {
     }
   }
 
+  /** Whether both connections to Redis are up. */
+  get connected(): boolean {
+    return this.#client.isReady && this.#reader.isReady;
+  }
+
   /** Sends a command to every instance through the stream. */
   async broadcast(command: string): Promise<void> {
     try {

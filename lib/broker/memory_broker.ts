@@ -36,6 +36,10 @@ export class MemoryBroker implements Broker {
     return this.hub.subscribe(channels, name, options);
   }
 
+  notReady(): null {
+    return null;
+  }
+
   broadcast(command: string): Promise<void> {
     this.#onCommand(command);
     return Promise.resolve();

@@ -75,6 +75,10 @@ export class RedisBroker implements Broker {
     return subscriber;
   }
 
+  notReady(): string | null {
+    return this.#cluster.connected ? null : "Redis is not connected";
+  }
+
   broadcast(command: string): Promise<void> {
     return this.#cluster.broadcast(command);
   }

@@ -20,6 +20,11 @@ const logger = getLogger(["sse-server", "admin"]);
 
 /** What the admin listener reads from the server. */
 export interface AdminSource {
+  /**
+   * Null when the server accepts subscribers and publishes, else why not
+   * (for `/readyz`).
+   */
+  notReady(): string | null;
   /** A snapshot; `clients`: with the list of clients (for `/status`). */
   snapshot(
     eventLoopLagSeconds: number,
@@ -95,6 +100,9 @@ export class AdminServer implements AsyncDisposable {
           return new Response("internal error\n", { status: 500 });
         },
       }, async (request, info) => {
+        // The probes reveal nothing and a load balancer has no token.
+        const probe = probeAnswer(request, source);
+        if (probe) return probe;
         if (options.authorize) {
           const url = new URL(request.url);
           const credential =
@@ -245,4 +253,19 @@ export class AdminServer implements AsyncDisposable {
         return new Response("not found\n", { status: 404 });
     }
   }
+}
+
+/**
+ * `GET /healthz` (the process serves: always 200) and `GET /readyz` (it
+ * accepts subscribers and publishes: 200, else 503 with the reason), or
+ * null for any other request. Unauthenticated and cheap: no snapshot.
+ */
+function probeAnswer(request: Request, source: AdminSource): Response | null {
+  const path = new URL(request.url).pathname;
+  if (path === "/healthz") return new Response("ok\n");
+  if (path !== "/readyz") return null;
+  const reason = source.notReady();
+  return reason === null
+    ? new Response("ready\n")
+    : new Response(`not ready: ${reason}\n`, { status: 503 });
 }
