@@ -20,7 +20,12 @@ import { type Options, parseOptions, USAGE } from "./lib/config/options.ts";
 import { SseServer } from "./lib/server.ts";
 import { readTlsFiles } from "./lib/config/tls.ts";
 import type { AuthConfig } from "./lib/auth/auth.ts";
-import { lookupUser } from "./lib/process/user.ts";
+import {
+  type Account,
+  groupsOf,
+  lookupUser,
+  mayRead,
+} from "./lib/process/user.ts";
 import { V8_FLAGS } from "./lib/config/v8_flags.ts";
 
 const encoder = new TextEncoder();
@@ -52,6 +57,7 @@ async function main(args: string[]): Promise<number> {
     detached: !options.nodaemon,
   };
   if (!payload.detached && account === undefined) return await serve(payload);
+  if (account !== undefined) checkReachable(account);
   const outcome = await runChild(selfCommand(), payload, account);
   if (outcome.kind === "ready") {
     await Deno.stdout.write(
@@ -150,6 +156,34 @@ async function serve(payload: ChildPayload): Promise<number> {
       encoder.encode(`error ${code} ${errorMessage(error)}\n`),
     );
     return code;
+  }
+}
+
+/**
+ * Run from source, the server re-executes `deno run` as the `-U` account,
+ * which needs to read the program and Deno's cache: say what to do before
+ * anything starts, rather than fail later in Deno's own words.
+ */
+function checkReachable(account: Account): void {
+  if (Deno.build.standalone) return;
+  const home = Deno.env.get("HOME");
+  const cache = Deno.env.get("DENO_DIR") ??
+    `${Deno.env.get("XDG_CACHE_HOME") ?? `${home}/.cache`}/deno`;
+  const groups = groupsOf(account);
+  for (
+    const [path, what] of [
+      [new URL(import.meta.url).pathname, "the program"],
+      [cache, "Deno's cache"],
+    ]
+  ) {
+    if (mayRead(path, account, groups)) continue;
+    throw new StartupError(
+      `user ${account.name} cannot read ${what} (${path}), which -U needs when the server runs from source. ` +
+        `Build the binary (deno task compile) and run it instead, or give ${account.name} a copy it can read: ` +
+        `DENO_DIR=/var/cache/sse-server deno cache main.ts; chmod -R o+rX /var/cache/sse-server; ` +
+        `then run with DENO_DIR=/var/cache/sse-server from a directory ${account.name} can read.`,
+      ExitCode.noPerm,
+    );
   }
 }
 

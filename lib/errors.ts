@@ -20,6 +20,7 @@ export const ExitCode = {
   unavailable: 69,
   software: 70,
   cantCreate: 73,
+  noPerm: 77,
 } as const;
 
 /** An exit status from {@linkcode ExitCode}. */

@@ -82,5 +82,6 @@ Instruction lines (FIFO and control port):
   halt-all                   with --redis, stop every instance
 
 Exit status: 0 after halt, 64 usage error, 65 bad config file, 66 file not
-readable, 67 unknown user, 69 TLS set-up failed, 73 cannot listen or create.
+readable, 67 unknown user, 69 TLS set-up failed, 73 cannot listen or create,
+77 the -U user cannot read the program or Deno's cache (from source).
 `;

@@ -44,3 +44,64 @@ export async function lookupUser(
     ExitCode.noUser,
   );
 }
+
+/**
+ * The gids of `account`: its own, and those of the groups in `groupPath`
+ * that list it as a member.
+ */
+export function groupsOf(
+  account: Account,
+  groupPath = "/etc/group",
+): number[] {
+  const gids = [account.gid];
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(groupPath);
+  } catch {
+    return gids; // no group file: the primary group only
+  }
+  for (const line of text.split("\n")) {
+    const [, , gid, members] = line.split(":");
+    if (members?.split(",").includes(account.name)) gids.push(Number(gid));
+  }
+  return gids;
+}
+
+/**
+ * Whether `account` (in `groups`) may read `path`: search permission on
+ * every directory above it, and read permission on it (and search, when it
+ * is a directory). By the mode bits alone, as the kernel decides for a
+ * process of that uid without capabilities; root may read anything.
+ */
+export function mayRead(
+  path: string,
+  account: Account,
+  groups: readonly number[] = [account.gid],
+): boolean {
+  if (account.uid === 0) return true;
+  const parts = path.split("/").filter((part) => part !== "");
+  let current = "";
+  for (let i = 0; i <= parts.length; i++) {
+    const info = statOrNull(current === "" ? "/" : current);
+    if (info === null) return false;
+    const last = i === parts.length;
+    const need = !last ? 1 : info.isDirectory ? 5 : 4; // x, r+x, r
+    const mode = info.mode ?? 0;
+    const bits = info.uid === account.uid
+      ? mode >> 6
+      : groups.includes(info.gid ?? -1)
+      ? mode >> 3
+      : mode;
+    if (((bits & 7) & need) !== need) return false;
+    if (!last) current += `/${parts[i]}`;
+  }
+  return true;
+}
+
+function statOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return null;
+  }
+}
