@@ -103,6 +103,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       // With Redis, ids and history live there; the hub keeps none.
       history: config.redis ? undefined : {
         maxPerChannel: config.history,
+        maxBytes: config.historyBytes,
         maxAgeMs: config.historyAge * 1000,
       },
     });

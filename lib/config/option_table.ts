@@ -200,6 +200,16 @@ export const OPTION_TABLE = {
     help: "how long events are kept",
     section: "main",
   }),
+  historyBytes: option({
+    long: "history-bytes",
+    kind: integer(0, 2 ** 40, true),
+    default: 64 << 20,
+    arg: "N",
+    help:
+      "bytes of history kept for all channels together (without --redis); past it the oldest events go first",
+    note: "0: no limit",
+    section: "main",
+  }),
   retry: optional({
     long: "retry",
     kind: integer(0, 86_400_000),

@@ -8,8 +8,11 @@
  * unknown instead of being confused with this run's), or the id a publisher
  * gave. The history lives in memory only: it does not survive a restart.
  *
- * Bounds: at most `maxPerChannel` events and `maxAgeMs` per channel. An
- * event published to several channels is kept once, shared by them.
+ * Bounds: at most `maxPerChannel` events and `maxAgeMs` per channel, and at
+ * most `maxBytes` in all: past it the oldest events go first, whatever their
+ * channel, and a client that missed them is told so (a gap). An event
+ * published to several channels is kept once, shared by them, and counts
+ * once.
  *
  * @module
  */
@@ -37,6 +40,8 @@ export interface HistoryOptions {
   readonly maxPerChannel: number;
   /** Oldest event kept, in milliseconds. */
   readonly maxAgeMs: number;
+  /** Bytes of all events kept together; 0 or absent: no bound. */
+  readonly maxBytes?: number;
 }
 
 /** The key under which events published to no channel are kept. */
@@ -110,8 +115,21 @@ class ChannelLog {
 export class History {
   readonly #options: HistoryOptions;
   readonly #channels = new Map<string, ChannelLog>();
-  /** Id → entry and the number of channels still holding it. */
-  readonly #byId = new Map<string, { entry: HistoryEntry; refs: number }>();
+  /** Id → entry, its channels and how many of them still hold it. */
+  readonly #byId = new Map<
+    string,
+    { entry: HistoryEntry; channels: readonly string[]; refs: number }
+  >();
+  /**
+   * Every entry in publishing order, for dropping the oldest first when
+   * `maxBytes` is reached; entries gone for other reasons are skipped, and
+   * compacted away once they are half the list.
+   */
+  #order: HistoryEntry[] = [];
+  #orderHead = 0;
+  #orderDead = 0;
+  /** Bytes of the entries kept (each once). */
+  #bytes = 0;
   readonly #instance = Date.now().toString(36);
   #seq = 0;
   /** Highest sequence number dropped from a channel log since deleted. */
@@ -129,6 +147,11 @@ export class History {
   /** Events kept, over all channels (an event on two channels counts once). */
   get size(): number {
     return this.#byId.size;
+  }
+
+  /** Bytes of the events kept (an event on two channels counts once). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** The next sequence number. */
@@ -156,7 +179,15 @@ export class History {
       if (log.size > this.#options.maxPerChannel) this.#drop(log, entry.time);
       this.#dropOlder(log, oldest, entry.time);
     }
-    this.#byId.set(entry.id, { entry, refs: channels.length });
+    const replaced = this.#byId.get(entry.id);
+    if (replaced) this.#forget(replaced.entry);
+    this.#byId.set(entry.id, { entry, channels, refs: channels.length });
+    this.#bytes += entry.bytes.length;
+    this.#order.push(entry);
+    const maxBytes = this.#options.maxBytes ?? 0;
+    while (maxBytes > 0 && this.#bytes > maxBytes) {
+      this.#dropOldest(entry.time);
+    }
   }
 
   /**
@@ -231,6 +262,41 @@ export class History {
     const indexed = this.#byId.get(entry.id);
     if (indexed?.entry === entry && --indexed.refs === 0) {
       this.#byId.delete(entry.id);
+      this.#forget(entry);
+    }
+  }
+
+  /** An entry no channel holds any more: its bytes are free. */
+  #forget(entry: HistoryEntry): void {
+    this.#bytes -= entry.bytes.length;
+    if (++this.#orderDead * 2 > this.#order.length - this.#orderHead) {
+      this.#order = this.#order.slice(this.#orderHead).filter((kept) =>
+        this.#byId.get(kept.id)?.entry === kept
+      );
+      this.#orderHead = 0;
+      this.#orderDead = 0;
+    }
+  }
+
+  /** Drops the oldest entry kept from every channel that holds it. */
+  #dropOldest(now: number): void {
+    while (this.#orderHead < this.#order.length) {
+      const entry = this.#order[this.#orderHead++];
+      const indexed = this.#byId.get(entry.id);
+      if (indexed?.entry !== entry) {
+        this.#orderDead = Math.max(0, this.#orderDead - 1);
+        continue;
+      }
+      // Being the oldest kept, it is first in every log that holds it. Once
+      // dropped it counts as dead, but it has already left the list.
+      for (const channel of indexed.channels) {
+        const log = this.#channels.get(channel);
+        if (log?.oldest() === entry) this.#drop(log, now);
+      }
+      if (!this.#byId.has(entry.id)) {
+        this.#orderDead = Math.max(0, this.#orderDead - 1);
+      }
+      return;
     }
   }
 }

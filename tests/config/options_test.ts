@@ -71,6 +71,7 @@ Deno.test("parseOptions: defaults", async () => {
     keepAlive: 15,
     history: 1000,
     historyAge: 3600,
+    historyBytes: 67108864,
     retry: undefined,
     maxBody: 1048576,
     noGetPublish: false,

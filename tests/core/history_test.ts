@@ -639,3 +639,52 @@ Deno.test("Hub: retry: and the gap event also come on top of maxQueuedBytes", ()
   assert.equal(hub.publish(["a"], [ev(3)]).clients, 0);
   assert.equal(sub.closeReason, "slow consumer");
 });
+
+Deno.test("History: maxBytes bounds every channel together; the oldest go first and a client that missed them gets a gap", () => {
+  const bytes = (n: number) => encoder.encode(`data: ${"x".repeat(n)}\n\n`);
+  const history = new History({
+    maxPerChannel: 1000,
+    maxAgeMs: HOUR,
+    maxBytes: 1000,
+  });
+  const ids: string[] = [];
+  // 20 events of about 100 bytes, each to its own channel, one to two.
+  for (let i = 0; i < 20; i++) {
+    const seq = history.nextSeq();
+    const id = history.idFor(seq);
+    ids.push(id);
+    history.record(i === 19 ? ["c19", "c18"] : [`c${i}`], {
+      seq,
+      id,
+      bytes: bytes(90),
+      time: 1000 + i,
+    });
+    assert.ok(history.bytes <= 1000, `${history.bytes} bytes kept`);
+  }
+  // About ten fit: the newest ones, whatever their channel.
+  assert.equal(history.size, 10);
+  assert.equal(history.bytes, 10 * bytes(90).length);
+  // A client that saw the first event missed c1's, dropped for the bound.
+  assert.deepEqual(history.replay(["c1"], ids[0]).gap, "expired");
+  assert.deepEqual(history.replay(["c9"], ids[8]).gap, "expired");
+  // Nothing was missed on c0 by a client that saw its one event.
+  assert.equal(history.replay(["c0"], ids[0]).gap, undefined);
+  const recent = history.replay(["c18"], ids[17]);
+  assert.equal(recent.gap, undefined);
+  assert.deepEqual(recent.entries.map((entry) => entry.id), [ids[18], ids[19]]);
+});
+
+Deno.test("History: without maxBytes nothing but the per-channel bounds drop events", () => {
+  const history = new History({ maxPerChannel: 5, maxAgeMs: HOUR });
+  for (let i = 0; i < 100; i++) {
+    const seq = history.nextSeq();
+    history.record([`c${i}`], {
+      seq,
+      id: history.idFor(seq),
+      bytes: encoder.encode("data: x\n\n"),
+      time: i,
+    });
+  }
+  assert.equal(history.size, 100);
+  assert.equal(history.bytes, 100 * 9);
+});
