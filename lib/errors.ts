@@ -64,6 +64,25 @@ export class RequestError extends Error {
   }
 }
 
+/**
+ * The server cannot take the request now (503): it is halting, or its
+ * broker is unreachable. Nothing was published.
+ */
+export class UnavailableError extends RequestError {
+  override name = "UnavailableError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(503, message, options);
+  }
+}
+
+/** A request that came while the server halts: refused with 503. */
+export class ShuttingDownError extends UnavailableError {
+  override name = "ShuttingDownError";
+  constructor() {
+    super("the server is shutting down");
+  }
+}
+
 /** The message of anything thrown, for logs and error lines. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

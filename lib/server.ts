@@ -16,7 +16,7 @@ import {
   type Dispatcher,
   type Source,
 } from "./core/dispatch.ts";
-import { errorMessage } from "./errors.ts";
+import { errorMessage, ShuttingDownError } from "./errors.ts";
 import { FifoInput } from "./inputs/fifo.ts";
 import { Authorizer, type AuthResult } from "./auth/auth.ts";
 import { checkNames } from "./protocol/limits.ts";
@@ -144,6 +144,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         maxClientsPerIp: limits.maxClientsPerIp,
         publishRate: new RateLimiter(limits.publishRate),
         onAuthFailure: () => server.authFailures++,
+        halting: () => server.#halting !== null,
       });
       if (config.controlPort !== undefined) {
         server.#control = ControlPort.listen({
@@ -237,6 +238,10 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     events: readonly SseEvent[],
     source: Source,
   ): PublishResult | Promise<PublishResult> {
+    // Once halting, the hub takes no more events: a publish that comes too
+    // late (or waited for push-back meanwhile) is refused, never
+    // acknowledged and lost.
+    if (this.#halting) throw new ShuttingDownError();
     const result = this.#broker.publish(channels, events);
     return result instanceof Promise
       ? result.then((stored) =>

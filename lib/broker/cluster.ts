@@ -20,7 +20,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createClient } from "redis";
-import { errorMessage, RequestError } from "../errors.ts";
+import { errorMessage, UnavailableError } from "../errors.ts";
 import type { Hub } from "../core/hub.ts";
 import { InstructionError } from "../protocol/instruction.ts";
 import { encodeEvent, type SseEvent } from "../core/sse_format.ts";
@@ -30,11 +30,8 @@ const logger = getLogger(["sse-server", "cluster"]);
 type Client = ReturnType<typeof createClient>;
 
 /** Redis cannot be reached: the publish was not accepted (HTTP 503). */
-export class ClusterUnavailableError extends RequestError {
+export class ClusterUnavailableError extends UnavailableError {
   override name = "ClusterUnavailableError";
-  constructor(message: string, options?: ErrorOptions) {
-    super(503, message, options);
-  }
 }
 
 /** Settings of a {@linkcode RedisCluster}. */

@@ -20,6 +20,7 @@ import {
 import type { Dispatcher } from "../core/dispatch.ts";
 import type { Broker } from "../broker/broker.ts";
 import { InstructionError, validateId } from "../protocol/instruction.ts";
+import { ShuttingDownError } from "../errors.ts";
 import { checkNames, type NameLimits } from "../protocol/limits.ts";
 import { parseChannels } from "../protocol/channels.ts";
 import {
@@ -90,6 +91,11 @@ export interface HttpHandlerOptions {
   readonly publishRate: RateLimiter;
   /** Called for every refused credential, for metrics. */
   readonly onAuthFailure?: () => void;
+  /**
+   * True once the server halts: a body cut short then is the server's
+   * doing, answered 503 rather than blamed on the client.
+   */
+  readonly halting?: () => boolean;
 }
 
 /**
@@ -375,6 +381,9 @@ export function createHttpHandler(
         new URLSearchParams(target.query),
       );
     } catch (error) {
+      if (options.halting?.()) {
+        return refuseError(ctx, new ShuttingDownError(), "json");
+      }
       return refuseError(ctx, error, "json");
     }
     if (parsed.events.length === 0 && parsed.commands.length === 0) {

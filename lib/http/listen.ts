@@ -44,6 +44,7 @@ export function listenHttp(
     | "maxClientsPerIp"
     | "publishRate"
     | "onAuthFailure"
+    | "halting"
   >,
 ): HttpListener | Promise<HttpListener> {
   const handler = createHttpHandler(
