@@ -164,6 +164,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         server.#fifo = await FifoInput.open({
           path: config.fifo,
           limits: lineLimits,
+          blockTimeoutMs: config.fifoBlockTimeout * 1000,
           // With a publish secret the FIFO must not be an open door.
           mode: config.fifoMode ?? (auth.publishProtected ? 0o600 : 0o666),
         }, server);

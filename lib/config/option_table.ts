@@ -103,6 +103,15 @@ export const OPTION_TABLE = {
     help: "read instructions from FILE, a FIFO (created if missing)",
     section: "main",
   }),
+  fifoBlockTimeout: option({
+    long: "fifo-block-timeout",
+    kind: seconds(0.01, 3600),
+    default: 5,
+    arg: "SECONDS",
+    help:
+      "time for a <<TAG block on the FIFO to end; past it the block is refused and its lines are read as lines",
+    section: "main",
+  }),
   controlPort: optional({
     long: "controlport",
     short: "P",

@@ -9,6 +9,13 @@
  * (`printf 'news = hi' > sse.fifo`) is taken as ended once nothing more has
  * arrived for {@linkcode UNTERMINATED_LINE_DELAY_MS}.
  *
+ * Writers share the pipe, so a `<<TAG` block that does not end within
+ * `blockTimeoutMs` is refused and its lines read as lines (a writer that
+ * never ends its block cannot swallow everyone else's lines). The path is
+ * checked every {@linkcode FIFO_CHECK_MS}: a FIFO removed or replaced while
+ * the server runs is noticed, logged and made again, so writers never block
+ * on a pipe nobody reads nor write a regular file in its place.
+ *
  * @module
  */
 
@@ -25,7 +32,12 @@ export interface FifoOptions {
   readonly limits: LineLimits;
   /** Permissions of a FIFO this server creates. */
   readonly mode: number;
+  /** Time for a `<<TAG` block to end (see the module note). */
+  readonly blockTimeoutMs?: number;
 }
+
+/** How often the FIFO's path is checked for removal or replacement. */
+export const FIFO_CHECK_MS = 1000;
 
 /**
  * Reads instructions from a FIFO until closed. A FIFO it created is removed
@@ -33,7 +45,11 @@ export interface FifoOptions {
  */
 export class FifoInput implements AsyncDisposable {
   readonly path: string;
-  readonly #created: boolean;
+  #created: boolean;
+  readonly #mode: number;
+  readonly #blockTimeoutMs: number | undefined;
+  /** Set when the path changed under us: reopen without an error. */
+  #replaced = false;
   readonly #dispatcher: Dispatcher;
   readonly #limits: LineLimits;
   readonly #reading: Promise<void>;
@@ -47,6 +63,8 @@ export class FifoInput implements AsyncDisposable {
   ) {
     this.path = options.path;
     this.#created = created;
+    this.#mode = options.mode;
+    this.#blockTimeoutMs = options.blockTimeoutMs;
     this.#dispatcher = dispatcher;
     this.#limits = options.limits;
     this.#reading = this.#readLoop();
@@ -114,7 +132,9 @@ export class FifoInput implements AsyncDisposable {
   async #readLoop(): Promise<void> {
     const source = { kind: "fifo", name: this.path } as const;
     while (!this.#closed) {
+      let watch: ReturnType<typeof setInterval> | undefined;
       try {
+        await this.#ensureFifo();
         // Read and write: opening does not wait for a writer, and reads never
         // see end-of-file.
         const file = await Deno.open(this.path, { read: true, write: true });
@@ -123,23 +143,67 @@ export class FifoInput implements AsyncDisposable {
           return;
         }
         this.#file = file;
+        const { ino } = await file.stat();
+        watch = setInterval(() => this.#checkPath(file, ino), FIFO_CHECK_MS);
         await readInstructions(file.readable.pipeThrough(endIdleLines()), {
           source,
           dispatcher: this.#dispatcher,
+          blockTimeoutMs: this.#blockTimeoutMs,
           ...this.#limits,
         });
       } catch (error) {
         if (this.#closed) return;
+        if (this.#replaced) {
+          this.#replaced = false;
+          continue;
+        }
         logger.error("FIFO {path}: {error}", {
           path: this.path,
           error: errorMessage(error),
         });
-        // Do not spin on a pipe that keeps failing (e.g. removed under us).
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        // Do not spin on a pipe that keeps failing.
+        await new Promise((resolve) => setTimeout(resolve, FIFO_CHECK_MS));
       } finally {
+        clearInterval(watch);
         this.#file = null;
       }
     }
+  }
+
+  /** Makes the FIFO again if it is gone; refuses a path that is not one. */
+  async #ensureFifo(): Promise<void> {
+    try {
+      const info = await Deno.stat(this.path);
+      if (!info.isFifo) {
+        throw new Error(
+          "the path is no longer a FIFO; it is left untouched (remove it to have the FIFO made again)",
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      await makeFifo(this.path, this.#mode);
+      this.#created = true;
+      logger.warn("FIFO {path} was gone; made it again", { path: this.path });
+    }
+  }
+
+  /** Closes `file` (to reopen) when the path no longer names it. */
+  #checkPath(file: Deno.FsFile, ino: number | null): void {
+    Deno.stat(this.path).then(
+      (info) => info.isFifo && info.ino === ino,
+      () => false,
+    ).then((same) => {
+      if (same || this.#closed || this.#file !== file) return;
+      logger.warn("FIFO {path} was removed or replaced; opening it again", {
+        path: this.path,
+      });
+      this.#replaced = true;
+      try {
+        file.close(); // ends the pending read
+      } catch {
+        // Closed already.
+      }
+    });
   }
 }
 

@@ -18,7 +18,7 @@ import {
   parseInstructionLine,
 } from "../protocol/instruction.ts";
 import { RequestError } from "../errors.ts";
-import { LineSplitStream } from "../protocol/line_reader.ts";
+import { type LineItem, LineSplitStream } from "../protocol/line_reader.ts";
 import { type AuthResult, permits } from "../auth/auth.ts";
 import type { TokenBucket } from "../auth/rate_limit.ts";
 import type { SseEvent } from "../core/sse_format.ts";
@@ -47,6 +47,12 @@ export interface LineInputOptions extends LineLimits {
   readonly rate?: TokenBucket;
   /** Sends an error line back to the peer, where the input has one. */
   readonly reply?: (message: string) => Promise<void>;
+  /**
+   * Time for a `<<TAG` block to end (the FIFO's, where writers share one
+   * pipe): past it the block is refused and its lines are read as lines,
+   * so a writer that never ends its block cannot swallow everyone else's.
+   */
+  readonly blockTimeoutMs?: number;
 }
 
 /** A multi-line block being read: its header and the lines so far. */
@@ -56,6 +62,29 @@ interface OpenBlock {
   length: number;
   /** Set once the block is too long: the rest is skipped to its end. */
   overflow: boolean;
+  /** When its header came (ms since epoch). */
+  readonly startedAt: number;
+}
+
+/** A read that did not come in time. */
+const TIMED_OUT = Symbol("timed out");
+
+/** `promise`, or {@linkcode TIMED_OUT} after `ms`; the timer is cleared. */
+async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, ms));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -66,7 +95,14 @@ export async function readInstructions(
   readable: ReadableStream<Uint8Array>,
   options: LineInputOptions,
 ): Promise<void> {
-  const { source, dispatcher, maxLineLength, maxBlockLength, reply } = options;
+  const {
+    source,
+    dispatcher,
+    maxLineLength,
+    maxBlockLength,
+    reply,
+    blockTimeoutMs,
+  } = options;
   const report = async (problem: string) => {
     logger.warn("{source}: {problem}", {
       source: describeSource(source),
@@ -90,7 +126,8 @@ export async function readInstructions(
       await dispatcher.publish([channel], [event], source);
     }
   };
-  for await (const item of lines) {
+  /** Handles one item; "stop" ends the input. */
+  const handle = async (item: LineItem): Promise<"stop" | void> => {
     if (options.authenticate && grant === null) {
       // The first line must authenticate; anything else ends the input.
       const credential = item.kind === "line"
@@ -105,9 +142,9 @@ export async function readInstructions(
         : await options.authenticate(credential);
       if (!grant.ok) {
         await report(`authentication failed: ${grant.reason}`);
-        return;
+        return "stop";
       }
-      continue;
+      return;
     }
     if (block) {
       // Inside a block lines are data, kept as they are, up to the terminator.
@@ -118,7 +155,7 @@ export async function readInstructions(
           await report(
             `block too long (more than ${maxBlockLength} characters), ignored`,
           );
-          continue;
+          return;
         }
         const { channel, type } = done.header;
         try {
@@ -131,7 +168,7 @@ export async function readInstructions(
           if (!(error instanceof RequestError)) throw error;
           await report(`${error.message}, block ignored`);
         }
-        continue;
+        return;
       }
       const length = item.kind === "line" ? item.text.length : item.length;
       // The data is the lines joined by "\n": one separator between two.
@@ -143,28 +180,34 @@ export async function readInstructions(
       } else if (!block.overflow) {
         block.lines.push(item.text);
       }
-      continue;
+      return;
     }
     if (item.kind === "too-long") {
       await report(
         `line too long (${item.length} characters, limit ${maxLineLength}), ignored`,
       );
-      continue;
+      return;
     }
     if (/^[ \t]*auth[ \t]/i.test(item.text)) {
       // Never echo a credential into the log or back to the peer.
       await report(
         "an auth line is only accepted as the first line of a control connection, ignored",
       );
-      continue;
+      return;
     }
     try {
       const instruction = parseInstructionLine(item.text);
-      if (instruction === null) continue;
+      if (instruction === null) return;
       if (instruction.kind === "command") {
         dispatcher.command(instruction.command, source);
       } else if (instruction.kind === "block") {
-        block = { header: instruction, lines: [], length: 0, overflow: false };
+        block = {
+          header: instruction,
+          lines: [],
+          length: 0,
+          overflow: false,
+          startedAt: Date.now(),
+        };
       } else {
         const { channel, type, data, id } = instruction;
         await publish(
@@ -177,10 +220,43 @@ export async function readInstructions(
       if (!(error instanceof RequestError)) throw error;
       await report(`${error.message}, line ignored`);
     }
-  }
-  if (block) {
+  };
+  /** Refuses a block whose end did not come in time; its lines are lines. */
+  const expire = async (expired: OpenBlock) => {
+    const { channel, type, terminator } = expired.header;
     await report(
-      `input ended inside a block (no line "${block.header.terminator}"), block ignored`,
+      `block "${channel}/${type} <<${terminator}" not ended within ${
+        blockTimeoutMs! / 1000
+      } s, refused; its lines are read as lines`,
+    );
+    for (const text of expired.lines) await handle({ kind: "line", text });
+  };
+  const reader = lines.getReader();
+  try {
+    let pending = reader.read();
+    while (true) {
+      // (Set by handle(): TypeScript cannot see it change.)
+      const opened = block as OpenBlock | null;
+      const next = opened && blockTimeoutMs !== undefined
+        ? await within(pending, opened.startedAt + blockTimeoutMs - Date.now())
+        : await pending;
+      if (next === TIMED_OUT) {
+        block = null;
+        await expire(opened!);
+        continue; // the read is still pending
+      }
+      if (next.done) break;
+      pending = reader.read();
+      if (await handle(next.value) === "stop") return;
+    }
+  } finally {
+    reader.releaseLock();
+    await lines.cancel().catch(() => {});
+  }
+  const unended = block as OpenBlock | null;
+  if (unended) {
+    await report(
+      `input ended inside a block (no line "${unended.header.terminator}"), block ignored`,
     );
   }
 }

@@ -61,6 +61,7 @@ Deno.test("parseOptions: defaults", async () => {
     cert: undefined,
     privKey: undefined,
     fifo: undefined,
+    fifoBlockTimeout: 5,
     controlPort: undefined,
     user: undefined,
     config: undefined,
