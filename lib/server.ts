@@ -11,12 +11,18 @@ import { ControlPort } from "./inputs/control_port.ts";
 import type { Broker } from "./broker/broker.ts";
 import { MemoryBroker } from "./broker/memory_broker.ts";
 import { RedisBroker } from "./broker/redis_broker.ts";
+import { redactRedisUrl } from "./broker/cluster.ts";
 import {
   describeSource,
   type Dispatcher,
   type Source,
 } from "./core/dispatch.ts";
-import { errorMessage, ShuttingDownError } from "./errors.ts";
+import {
+  errorMessage,
+  ExitCode,
+  ShuttingDownError,
+  StartupError,
+} from "./errors.ts";
 import { FifoInput } from "./inputs/fifo.ts";
 import { Authorizer, type AuthResult } from "./auth/auth.ts";
 import { checkNames } from "./protocol/limits.ts";
@@ -133,8 +139,29 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           password: config.redisPassword,
           history: config.history,
           historyAgeMs: config.historyAge * 1000,
+          commandTimeoutMs: config.redisTimeout * 1000,
           onCommand,
         }, hub);
+      // The ports open only once the broker can serve: no first client is
+      // answered with a gap, no first publish refused, for a connection
+      // still being made.
+      if (!(await server.#broker.waitReady(0))) {
+        logger.info("waiting for Redis at {url} (up to {seconds} s)", {
+          url: redactRedisUrl(config.redis!),
+          seconds: config.redisStartTimeout,
+        });
+        if (
+          !(await server.#broker.waitReady(config.redisStartTimeout * 1000))
+        ) {
+          throw new StartupError(
+            `Redis at ${
+              redactRedisUrl(config.redis!)
+            } could not be reached within ${config.redisStartTimeout} s`,
+            ExitCode.unavailable,
+          );
+        }
+        logger.info("Redis: connected");
+      }
       server.#http = await listenHttp(config, server.#broker, server, {
         auth,
         authCookie: config.authCookie,

@@ -40,6 +40,11 @@ export interface Broker {
     name: string,
     options: BrokerSubscribeOptions,
   ): Subscriber | Promise<Subscriber>;
+  /**
+   * Resolves true once the broker can store and replay (at once for the
+   * memory broker), false when `timeoutMs` passes first.
+   */
+  waitReady(timeoutMs: number): Promise<boolean>;
   /** Null when publishes can be stored and replays read, else why not. */
   notReady(): string | null;
   /** Runs a command on every instance, this one included (`halt-all`). */

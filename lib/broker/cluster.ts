@@ -47,6 +47,12 @@ export interface ClusterOptions {
   readonly prefix?: string;
   /** Runs a cluster-wide command read from the stream (`halt`). */
   readonly onCommand: (command: string) => void;
+  /**
+   * Time for Redis to answer a publish, a replay or a command (default
+   * 2 s): past it the publisher gets 503 and a replay a gap "unavailable",
+   * never a hang while Redis is frozen.
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 /** A replay read from Redis. */
@@ -97,6 +103,11 @@ return ids
 `;
 
 const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
+
+/** A Redis URL without its password, for logs and reports. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}
 
 /** Whether `id` is a Redis stream id (`ms-seq`), as every id here is. */
 export function isStreamId(id: string): boolean {
@@ -205,11 +216,14 @@ export class RedisCluster implements AsyncDisposable {
     );
     for (const event of events) args.push(json, event.type, event.data);
     try {
-      return await this.#client.eval(APPEND_SCRIPT, {
-        keys: [this.#global, this.#channelPrefix],
-        arguments: args,
-      }) as string[];
+      return await this.#timed(
+        this.#client.eval(APPEND_SCRIPT, {
+          keys: [this.#global, this.#channelPrefix],
+          arguments: args,
+        }) as Promise<string[]>,
+      );
     } catch (error) {
+      if (error instanceof ClusterUnavailableError) throw error;
       throw new ClusterUnavailableError(
         `Redis did not accept the event: ${errorMessage(error)}`,
         { cause: error },
@@ -225,8 +239,11 @@ export class RedisCluster implements AsyncDisposable {
   /** Sends a command to every instance through the stream. */
   async broadcast(command: string): Promise<void> {
     try {
-      await this.#client.xAdd(this.#global, "*", { cmd: command });
+      await this.#timed(
+        this.#client.xAdd(this.#global, "*", { cmd: command }),
+      );
     } catch (error) {
+      if (error instanceof ClusterUnavailableError) throw error;
       throw new ClusterUnavailableError(
         `Redis did not accept the command: ${errorMessage(error)}`,
         { cause: error },
@@ -238,17 +255,30 @@ export class RedisCluster implements AsyncDisposable {
    * Everything after `lastEventId` on `channels` (empty: every channel),
    * oldest first, each event once; a gap when some of it is gone.
    */
-  async replay(
+  replay(
     channels: readonly string[],
     lastEventId: string,
   ): Promise<ClusterReplay> {
-    const known = STREAM_ID.test(lastEventId);
+    return this.#timed(this.#replay(channels, lastEventId));
+  }
+
+  async #replay(
+    channels: readonly string[],
+    lastEventId: string,
+  ): Promise<ClusterReplay> {
+    let known = STREAM_ID.test(lastEventId);
     const keys = channels.length === 0
       ? [this.#global]
       : [...new Set(channels)].map((c) => this.#channelPrefix + c);
     const byId = new Map<string, { bytes: Uint8Array; id: string }>();
     let expired = false;
     try {
+      // An id beyond any Redis ever gave (it lost its data, restarted
+      // without persistence) is unknown, not a position to replay from.
+      if (known) {
+        const last = (await this.#info(this.#global))?.lastGenerated;
+        known = last !== undefined && compareIds(lastEventId, last) <= 0;
+      }
       for (const key of keys) {
         const from = known ? `(${lastEventId}` : "-";
         for (
@@ -262,7 +292,9 @@ export class RedisCluster implements AsyncDisposable {
           });
         }
         if (known && !expired) {
-          expired = await this.#deletedAfter(key, lastEventId);
+          const deleted = (await this.#info(key))?.maxDeleted;
+          expired = deleted !== undefined &&
+            compareIds(deleted, lastEventId) > 0;
         }
       }
     } catch (error) {
@@ -274,6 +306,56 @@ export class RedisCluster implements AsyncDisposable {
     const entries = [...byId.values()].sort((a, b) => compareIds(a.id, b.id));
     const gap = !known ? "unknown id" : expired ? "expired" : undefined;
     return gap ? { entries, gap } : { entries };
+  }
+
+  /**
+   * Resolves true once both connections are up, false after `timeoutMs`:
+   * for start-up, which waits (bounded) rather than serve without Redis.
+   */
+  async waitConnected(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.connected) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.#closed) return false;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          for (const client of [this.#client, this.#reader]) {
+            client.off("ready", done);
+          }
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        for (const client of [this.#client, this.#reader]) {
+          client.on("ready", done);
+        }
+      });
+    }
+    return true;
+  }
+
+  /** `promise`, or an unavailable error once the command timeout passes. */
+  async #timed<T>(promise: Promise<T>): Promise<T> {
+    const ms = this.#options.commandTimeoutMs ?? 2000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        promise,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new ClusterUnavailableError(
+                  `Redis did not answer within ${ms / 1000} s`,
+                ),
+              ),
+            ms,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {
@@ -289,27 +371,37 @@ export class RedisCluster implements AsyncDisposable {
     return this.close();
   }
 
-  /** True when entries after `id` were trimmed away from `key`. */
-  async #deletedAfter(key: string, id: string): Promise<boolean> {
+  /**
+   * A stream's highest deleted id (what was trimmed) and highest id ever
+   * given; null when there is no such stream.
+   */
+  async #info(
+    key: string,
+  ): Promise<{ maxDeleted: string; lastGenerated: string } | null> {
     let info: unknown;
     try {
       info = await this.#client.sendCommand(["XINFO", "STREAM", key]);
     } catch {
-      return false; // no such stream: nothing was ever kept, nothing lost
+      return null; // no such stream
     }
     // A flat [name, value, …] list (RESP2), or a map (RESP3).
-    let deleted = "0-0";
-    if (Array.isArray(info)) {
-      const at = info.indexOf("max-deleted-entry-id");
-      if (at >= 0) deleted = String(info[at + 1]);
-    } else if (info instanceof Map) {
-      deleted = String(info.get("max-deleted-entry-id") ?? deleted);
-    } else if (typeof info === "object" && info !== null) {
-      deleted = String(
-        (info as Record<string, unknown>)["max-deleted-entry-id"] ?? deleted,
-      );
-    }
-    return STREAM_ID.test(deleted) && compareIds(deleted, id) > 0;
+    const field = (name: string): string => {
+      let value: unknown;
+      if (Array.isArray(info)) {
+        const at = info.indexOf(name);
+        value = at >= 0 ? info[at + 1] : undefined;
+      } else if (info instanceof Map) {
+        value = info.get(name);
+      } else if (typeof info === "object" && info !== null) {
+        value = (info as Record<string, unknown>)[name];
+      }
+      const text = String(value ?? "0-0");
+      return STREAM_ID.test(text) ? text : "0-0";
+    };
+    return {
+      maxDeleted: field("max-deleted-entry-id"),
+      lastGenerated: field("last-generated-id"),
+    };
   }
 
   async #run(): Promise<void> {

@@ -36,6 +36,10 @@ export class MemoryBroker implements Broker {
     return this.hub.subscribe(channels, name, options);
   }
 
+  waitReady(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   notReady(): null {
     return null;
   }

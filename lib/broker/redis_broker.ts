@@ -75,6 +75,10 @@ export class RedisBroker implements Broker {
     return subscriber;
   }
 
+  waitReady(timeoutMs: number): Promise<boolean> {
+    return this.#cluster.waitConnected(timeoutMs);
+  }
+
   notReady(): string | null {
     return this.#cluster.connected ? null : "Redis is not connected";
   }

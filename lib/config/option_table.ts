@@ -421,6 +421,24 @@ export const OPTION_TABLE = {
       "share channels, ids and history with other instances through Redis (redis://HOST:PORT/DB, rediss:// for TLS)",
     section: "scale-out",
   }),
+  redisTimeout: option({
+    long: "redis-timeout",
+    kind: seconds(0.01, 3600),
+    default: 2,
+    arg: "SECONDS",
+    help:
+      'time for Redis to answer; past it a publish gets 503 and a replay sse-gap "unavailable"',
+    section: "scale-out",
+  }),
+  redisStartTimeout: option({
+    long: "redis-start-timeout",
+    kind: seconds(0, 3600),
+    default: 10,
+    arg: "SECONDS",
+    help:
+      "time to reach Redis at start before the ports open; past it the server exits (69)",
+    section: "scale-out",
+  }),
   redisPasswordFile: optional({
     long: "redis-password-file",
     kind: text(),

@@ -9,6 +9,7 @@
 
 import type { ServerConfig } from "../config/server_config.ts";
 import { OPTION_TABLE, type OptionName } from "../config/option_table.ts";
+import { redactRedisUrl } from "../broker/cluster.ts";
 import type { Hub } from "../core/hub.ts";
 import type { Source } from "../core/dispatch.ts";
 import type { SseEvent } from "../core/sse_format.ts";
@@ -93,7 +94,9 @@ export function publicOptions(config: ServerConfig): Record<string, unknown> {
   const { auth } = config;
   return {
     ...shown,
-    redis: config.redis?.replace(/\/\/[^@/]*@/, "//***@"),
+    redis: config.redis === undefined
+      ? undefined
+      : redactRedisUrl(config.redis),
     tls: config.tls !== undefined,
     publishToken: auth?.publishToken !== undefined,
     jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,

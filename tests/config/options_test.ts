@@ -97,6 +97,8 @@ Deno.test("parseOptions: defaults", async () => {
     controlIdleTimeout: 3600,
     publishRate: 0,
     redis: undefined,
+    redisTimeout: 2,
+    redisStartTimeout: 10,
     redisPasswordFile: undefined,
   };
   assert.deepEqual(options, expected);

@@ -30,13 +30,25 @@ testBothEngines(
       changed.notify();
     })();
     try {
+      // "Expect: 100-continue": the server says when its handler reads the
+      // body, so the halt comes while the request is surely in flight.
       await writeAll(
         conn,
         bytes(
           "POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" +
-            "Content-Length: 10\r\n\r\nhello",
+            "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n",
         ),
       );
+      await changed.wait(
+        () => /^HTTP\/1\.1 100 /.test(answer) ? true : undefined,
+        {
+          timeoutMs: 10_000,
+          timeout: () =>
+            new Error(`no 100 Continue: ${JSON.stringify(answer)}`),
+        },
+      );
+      answer = "";
+      await writeAll(conn, bytes("hello"));
       server.process.kill("SIGTERM");
       await server.waitForOutput(/halting/);
       await writeAll(conn, bytes("world")).catch(() => {});
