@@ -170,7 +170,8 @@ export const OPTION_TABLE = {
     kind: integer(65536, 1 << 30, true),
     default: 1 << 20,
     arg: "N",
-    help: "bytes queued for one client before it is dropped as a slow consumer",
+    help:
+      "bytes queued for one client past which it must keep reading: taking nothing for 1 s, or staying past it for 10 s, drops it as a slow consumer",
     note: "at least 65536",
     section: "main",
   }),

@@ -9,13 +9,15 @@
  * port and the FIFO stop reading, HTTP publishes are answered later) until
  * the subscribers have taken the backlog down to half of it.
  *
- * One subscriber counts for at most {@linkcode BACKLOG_SHARE_MAX}, so a few
- * slow clients cannot hold every publisher back; and a subscriber that takes
+ * Within its own limit, one subscriber counts for at most
+ * {@linkcode BACKLOG_SHARE_MAX}, so a few slow clients cannot hold every
+ * publisher back; past its limit it counts for all it owes, so a burst waits
+ * for the clients that read rather than cutting them (a client that stays
+ * past its limit is dropped after `CATCH_UP_MS`). A subscriber that takes
  * nothing for {@linkcode STALL_MS} while bytes wait is "stalled" and stops
- * counting, so clients that never read cannot hold publishers back for ever.
- * They stay bounded by their own limit, past which they are dropped as slow consumers; since they share
- * the bytes of each event with the other subscribers, they cost little
- * memory in the meantime.
+ * counting, so clients that never read cannot hold publishers back; past
+ * its limit it is dropped as a slow consumer. Since they share the bytes of
+ * each event with the other subscribers, they cost little memory meanwhile.
  *
  * @module
  */

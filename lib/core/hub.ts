@@ -29,13 +29,16 @@
  *    parts once; every subscriber writes the same joined bytes (readers
  *    holding the same run of chunks share one join of the run).
  *
- * Bounds: each subscriber queues at most `maxQueuedBytes`; one more event and
- * it is dropped as a slow consumer (logged), so a client that stops reading
- * neither stalls the others nor grows memory. All subscribers together owe at
- * most about `maxBacklogBytes`: past it, publishers wait until the backlog is
- * down to half of it (`backlog.ts`); a subscriber counts for at most
- * 64 KiB, and one that takes nothing for a second stops counting, so slow
- * clients or clients that do not read cannot block publishers. Input lines
+ * Bounds: a subscriber past `maxQueuedBytes` that takes nothing for a second,
+ * or stays past it for `CATCH_UP_MS`, is dropped as a slow consumer (logged
+ * with the reason); one that reads is judged by its progress, not cut for a
+ * burst. Whatever a client does, it is dropped past `maxQueuedBytes` plus
+ * `maxBacklogBytes` plus a write. All subscribers together owe at most about
+ * `maxBacklogBytes`: past it, publishers wait until the backlog is down to
+ * half of it (`backlog.ts`); a subscriber counts for at most 64 KiB within
+ * its limit and for everything past it, and one that takes nothing for a
+ * second stops counting, so clients that do not read cannot block
+ * publishers, and a burst waits for the clients that read. Input lines
  * are bounded by the inputs themselves. One timer serves the keep-alives,
  * token expiries and stall checks of every subscriber.
  *
@@ -281,6 +284,10 @@ export class Hub implements Disposable {
       {
         // The replay comes on top of the limit: it is bounded by the history.
         maxQueuedBytes: this.#options.maxQueuedBytes + startBytes,
+        // Past the limit a reading client pushes back on publishers, who
+        // wait once the backlog is full: so far it may go, and no further.
+        hardMaxQueuedBytes: this.#options.maxQueuedBytes + startBytes +
+          (this.#options.maxBacklogBytes ?? 0) + WRITE_MAX,
         onClose: (sub, reason) => this.#remove(sub, reason),
         totals: this.stats,
         backlog: this.#backlog,
@@ -432,6 +439,7 @@ export class Hub implements Disposable {
     const due = now - this.#options.keepAliveMs;
     for (const sub of this.#subscribers) {
       if (sub.lastActivity <= due) sub.enqueue(KEEP_ALIVE, 0, now);
+      if (sub.dropIfBehind(now)) continue;
       if (sub.isStalled(now)) sub.stall();
     }
     for (const sub of this.#expiring) {
@@ -476,8 +484,8 @@ export class Hub implements Disposable {
     if (reason === "slow consumer") {
       this.stats.slowConsumers++;
       logger.warn(
-        "{label} {id} at {addr} dropped: slow consumer, more than {limit} bytes queued",
-        { ...fields, limit: this.#options.maxQueuedBytes },
+        "{label} {id} at {addr} dropped: slow consumer, {why}",
+        { ...fields, why: sub.slowReason ?? "too far behind" },
       );
     } else {
       logger.info(

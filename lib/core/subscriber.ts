@@ -33,10 +33,26 @@ export type CloseListener = (
   reason: CloseReason,
 ) => void;
 
+/**
+ * How long a subscriber may stay over its limit while it reads before it is
+ * dropped: a client that reads but cannot keep up.
+ */
+export const CATCH_UP_MS = 10_000;
+
 /** What a subscriber shares with its hub. */
 export interface SubscriberContext {
-  /** Most bytes queued before the subscriber is dropped as a slow consumer. */
+  /**
+   * The limit of its queue: past it a subscriber that stops reading (for
+   * `STALL_MS`) or stays past it for `CATCH_UP_MS` is dropped as a slow
+   * consumer; one that reads goes on, and the bytes past it push back on
+   * publishers.
+   */
   readonly maxQueuedBytes: number;
+  /**
+   * Most bytes queued whatever the client does (default `maxQueuedBytes`):
+   * past it the subscriber is dropped at once.
+   */
+  readonly hardMaxQueuedBytes?: number;
   /** Told once when the subscriber ends. */
   readonly onClose: CloseListener;
   /** Totals of every subscriber, for metrics. */
@@ -87,6 +103,11 @@ export class Subscriber {
   /** What this subscriber adds to the hub's backlog now; see #recount(). */
   #owed = 0;
   #maxQueuedBytes: number;
+  #hardMaxQueuedBytes: number;
+  /** Since when the queue is over `#maxQueuedBytes` (ms), null if not. */
+  #overSince: number | null = null;
+  /** Why it was dropped as a slow consumer, for the log. */
+  slowReason: string | undefined;
   #wake: (() => void) | null = null;
   /** The transport's hook to cut its connection when the stream is dropped. */
   #cut: (() => void) | null = null;
@@ -108,6 +129,10 @@ export class Subscriber {
     this.remoteAddr = remoteAddr;
     this.channels = channels;
     this.#maxQueuedBytes = context.maxQueuedBytes;
+    this.#hardMaxQueuedBytes = Math.max(
+      context.hardMaxQueuedBytes ?? 0,
+      context.maxQueuedBytes,
+    );
     this.#onClose = context.onClose;
     this.#totals = context.totals ?? { bytesSent: 0 };
     this.#backlog = context.backlog ?? new Backlog();
@@ -136,6 +161,31 @@ export class Subscriber {
   isStalled(now: number): boolean {
     return this.#wake === null && this.#queuedBytes + this.#inFlight > 0 &&
       now - this.lastPull >= STALL_MS;
+  }
+
+  /**
+   * Drops the subscriber when it is over its limit and either has stopped
+   * reading (nothing taken for `STALL_MS`) or has stayed over it for
+   * `CATCH_UP_MS`: judged by its progress, not by a momentary queue, so a
+   * burst larger than the limit does not cut a client that reads. True when
+   * dropped.
+   */
+  dropIfBehind(now: number): boolean {
+    if (this.#overSince === null || this.#state !== "open") return false;
+    const limit = this.#maxQueuedBytes;
+    if (this.isStalled(now)) {
+      this.slowReason = `took nothing for ${
+        STALL_MS / 1000
+      } s with more than ${limit} bytes queued`;
+    } else if (now - this.#overSince >= CATCH_UP_MS) {
+      this.slowReason = `more than ${limit} bytes queued for ${
+        CATCH_UP_MS / 1000
+      } s`;
+    } else {
+      return false;
+    }
+    this.close("slow consumer");
+    return true;
   }
 
   /**
@@ -191,7 +241,7 @@ export class Subscriber {
     now: number,
     lastEventId?: string,
   ): boolean {
-    if (!this.#admit(bytes.length, events, lastEventId)) {
+    if (!this.#admit(bytes.length, events, now, lastEventId)) {
       return this.#state === "open";
     }
     if (this.#held) {
@@ -209,14 +259,25 @@ export class Subscriber {
   }
 
   /**
-   * Checks the limit (dropping the subscriber past it) and the replay
+   * Checks the limits (dropping the subscriber past them) and the replay
    * filter; true when the bytes are to be queued or held.
    */
-  #admit(length: number, events: number, lastEventId?: string): boolean {
+  #admit(
+    length: number,
+    events: number,
+    now: number,
+    lastEventId?: string,
+  ): boolean {
     if (this.#state !== "open") return false;
-    if (this.#queuedBytes + this.#heldBytes + length > this.#maxQueuedBytes) {
+    const total = this.#queuedBytes + this.#heldBytes + length;
+    if (total > this.#hardMaxQueuedBytes) {
+      this.slowReason = `more than ${this.#hardMaxQueuedBytes} bytes queued`;
       this.close("slow consumer");
       return false;
+    }
+    if (total > this.#maxQueuedBytes) {
+      this.#overSince ??= now;
+      if (this.dropIfBehind(now)) return false;
     }
     if (this.#seen && events > 0) {
       // Live events arrive in order: once one is new, all later ones are.
@@ -283,7 +344,10 @@ export class Subscriber {
     const held = this.#held ?? [];
     this.#held = null;
     this.#heldBytes = 0;
-    for (const item of replay) this.#maxQueuedBytes += item.bytes.length;
+    for (const item of replay) {
+      this.#maxQueuedBytes += item.bytes.length;
+      this.#hardMaxQueuedBytes += item.bytes.length;
+    }
     for (const item of replay) this.enqueue(item.bytes, 1, now, item.id);
     // Held and later live events the replay already contains are dropped,
     // until the first new one: the local fan-out may lag behind Redis.
@@ -325,6 +389,9 @@ export class Subscriber {
     }
     const chunk = this.#take();
     this.#queuedBytes -= chunk.length;
+    if (this.#queuedBytes + this.#heldBytes <= this.#maxQueuedBytes) {
+      this.#overSince = null;
+    }
     this.#inFlight = chunk.length;
     this.#recount();
     this.bytesSent += chunk.length;
@@ -443,15 +510,20 @@ export class Subscriber {
 
   /**
    * Brings what this subscriber adds to the hub's backlog up to date: what
-   * it owes (queued and being written), at most `BACKLOG_SHARE_MAX`, or
-   * nothing while stalled. The cap keeps a few slow but reading clients
-   * from holding every publisher back: past it they only grow towards their
-   * own limit, where they are dropped as slow consumers.
+   * it owes (queued and being written) up to `BACKLOG_SHARE_MAX`, plus all
+   * it owes past its limit; nothing while stalled. The cap keeps a few
+   * slow clients within their limit from holding every publisher back;
+   * past the limit, a client that reads makes publishers wait for it (for
+   * at most `CATCH_UP_MS`) rather than being dropped for a burst.
    */
   #recount(): void {
-    const owed = this.#counted
-      ? Math.min(this.#queuedBytes + this.#inFlight, BACKLOG_SHARE_MAX)
-      : 0;
+    const owes = this.#queuedBytes + this.#inFlight;
+    const limit = this.#maxQueuedBytes;
+    const owed = !this.#counted
+      ? 0
+      : owes <= limit
+      ? Math.min(owes, BACKLOG_SHARE_MAX)
+      : Math.min(limit, BACKLOG_SHARE_MAX) + owes - limit;
     if (owed !== this.#owed) {
       this.#backlog.change(owed - this.#owed);
       this.#owed = owed;

@@ -137,6 +137,8 @@ export function createHttpHandler(
   const anyOrigin = options.corsOrigins.includes("*");
   /** Peers (`address:port`) with an open event stream. */
   const streaming = new Set<string>();
+  /** Event streams whose connection is not over yet. */
+  let openStreams = 0;
   const origins = new Set(options.corsOrigins);
 
   /** CORS headers for this request's origin. */
@@ -310,7 +312,10 @@ export function createHttpHandler(
       channels,
     );
     if (!auth.ok) return authFailure(ctx, auth, "text");
-    if (broker.hub.size >= options.maxClients) {
+    // Streams count until their connection is really over (ended), not
+    // only while their subscriber lives: a dropped client whose socket an
+    // engine cannot cut at once still holds a place.
+    if (Math.max(broker.hub.size, openStreams) >= options.maxClients) {
       return refuse(
         ctx,
         503,
@@ -344,11 +349,15 @@ export function createHttpHandler(
     // Either way the subscriber is done (a no-op if it already closed).
     const peer = ctx.source.name;
     streaming.add(peer);
+    openStreams++;
+    let over = false;
     return {
       kind: "stream",
       subscriber,
       headers: streamHeaders(ctx),
       ended: () => {
+        if (!over) openStreams--;
+        over = true;
         streaming.delete(peer);
         // A no-op if the subscriber ended first.
         subscriber.close("client disconnected");

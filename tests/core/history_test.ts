@@ -6,6 +6,7 @@ import {
 } from "../../lib/core/history.ts";
 import { Hub, type HubOptions } from "../../lib/core/hub.ts";
 import { GAP_EVENT } from "../../lib/core/notices.ts";
+import { stopReading } from "../helpers/hub_bytes.ts";
 import {
   encodeEvent,
   formatEvent,
@@ -618,7 +619,8 @@ Deno.test("Hub: a replay bigger than maxQueuedBytes does not evict; live bytes p
   assert.equal(small.publish(["a"], [ev(7)]).clients, 1);
   assert.equal(sub.open, true);
   assert.equal(sub.queuedBytes, 6 * eventSize);
-  // ...and one more is one too many.
+  // ...and, from a client that does not read, one more is one too many.
+  stopReading(sub);
   assert.equal(small.publish(["a"], [ev(8)]).clients, 0);
   assert.equal(sub.open, false);
   assert.equal(sub.closeReason, "slow consumer");
@@ -635,7 +637,8 @@ Deno.test("Hub: retry: and the gap event also come on top of maxQueuedBytes", ()
   assert.equal(sub.open, true);
   assert.ok(sub.queuedBytes > 1);
   assert.equal(sub.eventsQueued, 3);
-  // Any live event is past the limit.
+  // Any live event is past the limit, for a client that does not read.
+  stopReading(sub);
   assert.equal(hub.publish(["a"], [ev(3)]).clients, 0);
   assert.equal(sub.closeReason, "slow consumer");
 });

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { within } from "../helpers/condition.ts";
 import { describe, Hub, type PublishResult } from "../../lib/core/hub.ts";
 import { encodeEvent, type SseEvent } from "../../lib/core/sse_format.ts";
-import { BIG, NO_KEEPALIVE, text, wire } from "../helpers/hub_bytes.ts";
+import {
+  BIG,
+  NO_KEEPALIVE,
+  stopReading,
+  text,
+  wire,
+} from "../helpers/hub_bytes.ts";
+import { WRITE_MAX } from "../../lib/core/bytes.ts";
+import { CATCH_UP_MS } from "../../lib/core/subscriber.ts";
 
 /** The counts of a publish result, without its ids (see the history tests). */
 function counts(result: PublishResult): { events: number; clients: number } {
@@ -165,6 +173,8 @@ Deno.test("Hub: slow consumer is dropped past its limit; others get everything",
   using hub = new Hub({ maxQueuedBytes: 3 * size, keepAliveMs: NO_KEEPALIVE });
   const slow = hub.subscribe(["a"], "slow");
   const fast = hub.subscribe(["a"], "fast");
+  // The slow one has not read for a while: past its limit it is dropped.
+  stopReading(slow);
   const received: string[] = [];
   for (const [i, event] of events.entries()) {
     assert.equal(encodeEvent(event).length, size);
@@ -198,7 +208,8 @@ Deno.test("Hub: a queue exactly at the limit is accepted; anything more is not",
   assert.equal(text(await sub.next()), wire(event, event));
   assert.equal(hub.publish(["a"], [event, event]).clients, 1);
   assert.equal(sub.open, true);
-  // Now full: even the smallest event is too much.
+  // Now full, and not reading: even the smallest event is too much.
+  stopReading(sub);
   assert.equal(
     hub.publish(["a"], [{ type: "message", data: "" }]).clients,
     0,
@@ -208,10 +219,14 @@ Deno.test("Hub: a queue exactly at the limit is accepted; anything more is not",
   assert.equal(hub.size, 0);
 });
 
-Deno.test("Hub: a publish bigger than the limit drops even an empty queue", () => {
-  const event: SseEvent = { type: "message", data: "0123456789" };
+Deno.test("Hub: a publish bigger than the hard limit drops even an empty queue", () => {
+  // The hard limit: the limit, the backlog (none here) and one write.
+  const event: SseEvent = { type: "message", data: "x".repeat(WRITE_MAX) };
   const size = encodeEvent(event).length;
-  using hub = new Hub({ maxQueuedBytes: size - 1, keepAliveMs: NO_KEEPALIVE });
+  using hub = new Hub({
+    maxQueuedBytes: size - WRITE_MAX - 1,
+    keepAliveMs: NO_KEEPALIVE,
+  });
   const sub = hub.subscribe(["a"], "x");
   assert.equal(hub.publish(["a"], [event]).clients, 0);
   assert.equal(sub.closeReason, "slow consumer");
@@ -363,4 +378,67 @@ Deno.test("Subscriber: reports its address, channels and counts", () => {
 Deno.test("describe: channel list for logs", () => {
   assert.equal(describe([]), "(all)");
   assert.equal(describe(["a", "b"]), "a,b");
+});
+
+Deno.test("Hub: a client that reads is not dropped for a burst past its limit; the excess pushes back on publishers", async () => {
+  const event: SseEvent = { type: "message", data: "burst" };
+  const size = encodeEvent(event).length;
+  using hub = new Hub({
+    maxQueuedBytes: 3 * size,
+    maxBacklogBytes: 8 * size,
+    keepAliveMs: NO_KEEPALIVE,
+  });
+  const reader = hub.subscribe(["a"], "reader");
+  // A burst of ten events before the reader's turn: past its limit, but it
+  // has not stopped reading, so it stays.
+  for (let i = 0; i < 10; i++) hub.publish(["a"], [event]);
+  assert.equal(reader.open, true);
+  assert.equal(reader.queuedBytes, 10 * size);
+  // Three within the limit count, and all seven past it: publishers wait.
+  assert.notEqual(hub.ready(), undefined);
+  const received = text(await reader.next());
+  assert.equal(received, wire(...Array(10).fill(event)));
+  assert.equal(reader.open, true);
+  // Coming back for more says the write is done: publishers go on.
+  assert.equal(reader.take(), undefined);
+  assert.equal(hub.ready(), undefined);
+});
+
+Deno.test("Hub: a client that reads but stays past its limit for CATCH_UP_MS is dropped, with the reason logged", () => {
+  const event: SseEvent = { type: "message", data: "behind" };
+  const size = encodeEvent(event).length;
+  using hub = new Hub({
+    maxQueuedBytes: 2 * size,
+    maxBacklogBytes: 100 * size,
+    keepAliveMs: NO_KEEPALIVE,
+  });
+  const slow = hub.subscribe(["a"], "slow");
+  for (let i = 0; i < 4; i++) hub.publish(["a"], [event]);
+  const now = Date.now();
+  slow.lastPull = now + CATCH_UP_MS; // it reads, just not enough
+  assert.equal(slow.dropIfBehind(now + CATCH_UP_MS - 1), false);
+  assert.equal(slow.open, true);
+  assert.equal(slow.dropIfBehind(now + CATCH_UP_MS), true);
+  assert.equal(slow.closeReason, "slow consumer");
+  assert.match(slow.slowReason!, /for 10 s/);
+});
+
+Deno.test("Hub: past the hard limit (limit + backlog + a write) a client is dropped even while it reads", () => {
+  const event: SseEvent = { type: "message", data: "x".repeat(1000) };
+  const size = encodeEvent(event).length;
+  using hub = new Hub({
+    maxQueuedBytes: 2 * size,
+    maxBacklogBytes: 2 * size,
+    keepAliveMs: NO_KEEPALIVE,
+  });
+  const sub = hub.subscribe(["a"], "x");
+  let published = 0;
+  while (sub.open && published < 1000) {
+    hub.publish(["a"], [event]);
+    published++;
+  }
+  assert.equal(sub.closeReason, "slow consumer");
+  assert.ok(published * size > 4 * size + WRITE_MAX, `${published} events`);
+  assert.ok((published - 1) * size <= 4 * size + WRITE_MAX);
+  assert.match(sub.slowReason!, /bytes queued$/);
 });

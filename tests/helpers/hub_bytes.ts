@@ -5,6 +5,8 @@
  * @module
  */
 
+import { STALL_MS } from "../../lib/core/backlog.ts";
+import type { Subscriber } from "../../lib/core/subscriber.ts";
 import assert from "node:assert/strict";
 import { formatEvent, type SseEvent } from "../../lib/core/sse_format.ts";
 
@@ -29,4 +31,13 @@ export function text(chunk: Uint8Array | null | undefined): string {
 /** The text a list of events is sent as, computed by the encoder under test. */
 export function wire(...events: SseEvent[]): string {
   return events.map(formatEvent).join("");
+}
+
+/**
+ * Makes `sub` look like a client that stopped reading: its transport last
+ * came for bytes longer than the stall time ago. What the limit judges is
+ * progress, so tests of dropping say when the client last read.
+ */
+export function stopReading(sub: Subscriber): void {
+  sub.lastPull = Date.now() - STALL_MS - 1;
 }

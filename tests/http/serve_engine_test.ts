@@ -5,7 +5,13 @@ import { within } from "../helpers/condition.ts";
 import { Hub, type PublishResult } from "../../lib/core/hub.ts";
 import { encodeEvent, type SseEvent } from "../../lib/core/sse_format.ts";
 import { streamBody } from "../../lib/http/serve_engine.ts";
-import { BIG, NO_KEEPALIVE, text, wire } from "../helpers/hub_bytes.ts";
+import {
+  BIG,
+  NO_KEEPALIVE,
+  stopReading,
+  text,
+  wire,
+} from "../helpers/hub_bytes.ts";
 
 /** The counts of a publish result, without its ids. */
 function counts(result: PublishResult): { events: number; clients: number } {
@@ -52,6 +58,7 @@ Deno.test("serve engine: streamBody() errors for a slow consumer", async () => {
   });
   const sub = hub.subscribe(["a"], "x");
   const reader = streamBody(sub).getReader();
+  stopReading(sub);
   hub.publish(["a"], [event]);
   hub.publish(["a"], [event]);
   await assert.rejects(reader.read(), /slow consumer/);

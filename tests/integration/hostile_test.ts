@@ -151,9 +151,9 @@ Deno.test("many connections that never read: dropped as slow consumers, others g
   const MAX_BUFFER = 65536;
   // Each never-reading loopback connection first absorbs megabytes in kernel
   // socket buffers (until the system's TCP memory pressure limit) before the
-  // server's queue for it starts to fill; 400 events of 32 KiB (13 MiB per
-  // connection) are more than enough, as a bound.
-  const MAX_EVENTS = 400;
+  // server's queue for it starts to fill, and is dropped a second after it
+  // last read; 4000 events of 32 KiB are more than enough, as a bound.
+  const MAX_EVENTS = 4000;
   await using server = await startServer(
     ["-P", "0", "--max-client-buffer", String(MAX_BUFFER)],
     { control: true },
@@ -190,8 +190,12 @@ Deno.test("many connections that never read: dropped as slow consumers, others g
     let sent = 0;
     let peakSampleKiB = 0;
     // One event at a time, each awaited by the reader: its queue never holds
-    // more than one event, so only the stalled clients fall behind.
-    while (dropped() < STALLED && sent < MAX_EVENTS) {
+    // more than one event, so only the stalled clients fall behind (and are
+    // dropped once they have taken nothing for a second past their limit).
+    const deadline = Date.now() + 30_000;
+    while (
+      dropped() < STALLED && sent < MAX_EVENTS && Date.now() < deadline
+    ) {
       await ctl.write(encoder.encode(`c = ${sent} ${payload}\n`));
       const event = await reader.nextEvent(10_000);
       assert.equal(event.data, `${sent} ${payload}`, `event ${sent} in order`);
@@ -204,7 +208,7 @@ Deno.test("many connections that never read: dropped as slow consumers, others g
       count(
         output,
         new RegExp(
-          `client \\d+ at 127\\.0\\.0\\.1:\\d+ dropped: slow consumer, more than ${MAX_BUFFER} bytes queued`,
+          `client \\d+ at 127\\.0\\.0\\.1:\\d+ dropped: slow consumer, took nothing for 1 s with more than ${MAX_BUFFER} bytes queued`,
           "g",
         ),
       ),
