@@ -16,6 +16,7 @@ import {
 } from "./lib/process/daemon.ts";
 import { errorMessage, ExitCode, StartupError } from "./lib/errors.ts";
 import { setupLogging } from "./lib/process/log.ts";
+import { guardProcess } from "./lib/process/last_resort.ts";
 import { type Options, parseOptions, USAGE } from "./lib/config/options.ts";
 import { SseServer } from "./lib/server.ts";
 import { readTlsFiles } from "./lib/config/tls.ts";
@@ -117,6 +118,7 @@ async function serve(payload: ChildPayload): Promise<number> {
       stdout: options.nodaemon && !detached && options.logFile === undefined,
       file: options.logFile,
     });
+    using _guard = guardProcess();
     // Signals are caught from before start-up: one that comes while the
     // ports open halts the server as soon as it exists.
     const running: { server?: SseServer; haltAsked: boolean } = {

@@ -232,8 +232,8 @@ export async function readInstructions(
     for (const text of expired.lines) await handle({ kind: "line", text });
   };
   const reader = lines.getReader();
+  let pending = reader.read();
   try {
-    let pending = reader.read();
     while (true) {
       // (Set by handle(): TypeScript cannot see it change.)
       const opened = block as OpenBlock | null;
@@ -250,8 +250,11 @@ export async function readInstructions(
       if (await handle(next.value) === "stop") return;
     }
   } finally {
+    // Stopping early leaves a read pending: cancelling ends it (as done)
+    // rather than leaving it to reject unobserved.
+    pending.catch(() => {});
+    await reader.cancel().catch(() => {});
     reader.releaseLock();
-    await lines.cancel().catch(() => {});
   }
   const unended = block as OpenBlock | null;
   if (unended) {
