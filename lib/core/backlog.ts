@@ -28,6 +28,12 @@ import { WRITE_MAX } from "./bytes.ts";
 export const STALL_MS = 1000;
 
 /**
+ * How long a subscriber may stay past its limit while it reads before it is
+ * dropped: a client that reads but cannot keep up.
+ */
+export const CATCH_UP_MS = 10_000;
+
+/**
  * Most bytes one subscriber counts for in the backlog (a write's worth): a
  * slow client further behind is its own limit's business, not publishers'.
  */

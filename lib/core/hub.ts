@@ -29,16 +29,9 @@
  *    parts once; every subscriber writes the same joined bytes (readers
  *    holding the same run of chunks share one join of the run).
  *
- * Bounds: a subscriber past `maxQueuedBytes` that takes nothing for a second,
- * or stays past it for `CATCH_UP_MS`, is dropped as a slow consumer (logged
- * with the reason); one that reads is judged by its progress, not cut for a
- * burst. Whatever a client does, it is dropped past `maxQueuedBytes` plus
- * `maxBacklogBytes` plus a write. All subscribers together owe at most about
- * `maxBacklogBytes`: past it, publishers wait until the backlog is down to
- * half of it (`backlog.ts`); a subscriber counts for at most 64 KiB within
- * its limit and for everything past it, and one that takes nothing for a
- * second stops counting, so clients that do not read cannot block
- * publishers, and a burst waits for the clients that read. Input lines
+ * Bounds: a subscriber past `maxQueuedBytes` must keep reading (see
+ * `Subscriber.dropIfBehind`); all of them together owe at most about
+ * `maxBacklogBytes` before publishers wait (`backlog.ts`). Input lines
  * are bounded by the inputs themselves. One timer serves the keep-alives,
  * token expiries and stall checks of every subscriber.
  *

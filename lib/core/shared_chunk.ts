@@ -17,7 +17,7 @@
  * @module
  */
 
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, WRITE_MAX } from "./bytes.ts";
 
 /**
  * Growing bytes of one run of publishes. Append-only until sealed; reading
@@ -103,4 +103,42 @@ export class SharedChunk {
     this.#run = { chunks, bytes };
     return bytes;
   }
+}
+
+/**
+ * Removes the next write's worth from a subscriber's queue and returns it as
+ * one array: whole items up to `WRITE_MAX` (a larger first item alone), the
+ * parts of shared chunks joined once for every subscriber that takes the
+ * same run.
+ */
+export function takeWrite(queue: (Uint8Array | SharedChunk)[]): Uint8Array {
+  const first = queue[0];
+  const firstBytes = first instanceof SharedChunk ? first.bytes() : first;
+  if (queue.length === 1 || firstBytes.length >= WRITE_MAX) {
+    queue.shift();
+    return firstBytes;
+  }
+  let total = firstBytes.length;
+  let taken = 1;
+  let allShared = first instanceof SharedChunk;
+  while (taken < queue.length) {
+    const item = queue[taken];
+    if (total + item.length > WRITE_MAX) break;
+    total += item.length;
+    allShared &&= item instanceof SharedChunk;
+    taken++;
+  }
+  let bytes: Uint8Array;
+  if (taken === 1) bytes = firstBytes;
+  else if (allShared) {
+    bytes = (first as SharedChunk).joinedWith(queue as SharedChunk[], 1, taken);
+  } else {
+    bytes = concatBytes(
+      queue.slice(0, taken).map((item) =>
+        item instanceof SharedChunk ? item.bytes() : item
+      ),
+    );
+  }
+  queue.splice(0, taken);
+  return bytes;
 }

@@ -10,9 +10,13 @@
  * @module
  */
 
-import { Backlog, BACKLOG_SHARE_MAX, STALL_MS } from "./backlog.ts";
-import { concatBytes, WRITE_MAX } from "./bytes.ts";
-import { SharedChunk } from "./shared_chunk.ts";
+import {
+  Backlog,
+  BACKLOG_SHARE_MAX,
+  CATCH_UP_MS,
+  STALL_MS,
+} from "./backlog.ts";
+import { SharedChunk, takeWrite } from "./shared_chunk.ts";
 
 /** Why a subscriber's stream ended. */
 export type CloseReason =
@@ -32,12 +36,6 @@ export type CloseListener = (
   subscriber: Subscriber,
   reason: CloseReason,
 ) => void;
-
-/**
- * How long a subscriber may stay over its limit while it reads before it is
- * dropped: a client that reads but cannot keep up.
- */
-export const CATCH_UP_MS = 10_000;
 
 /** What a subscriber shares with its hub. */
 export interface SubscriberContext {
@@ -85,10 +83,7 @@ export class Subscriber {
   /** When the subscriber's credential runs out (ms since epoch), if ever. */
   expiresAt: number | undefined;
 
-  /**
-   * Queued bytes: own arrays, and shared chunks this subscriber receives
-   * every part of (see enqueueShared).
-   */
+  /** Own arrays, and shared chunks it gets every part of (enqueueShared). */
   #queue: (Uint8Array | SharedChunk)[] = [];
   /** Live events held back while a replay is fetched; see hold(). */
   #held: { bytes: Uint8Array; events: number; id?: string }[] | null = null;
@@ -387,7 +382,7 @@ export class Subscriber {
       this.#recount();
       return this.#state === "open" ? undefined : null;
     }
-    const chunk = this.#take();
+    const chunk = takeWrite(this.#queue);
     this.#queuedBytes -= chunk.length;
     if (this.#queuedBytes + this.#heldBytes <= this.#maxQueuedBytes) {
       this.#overSince = null;
@@ -416,44 +411,6 @@ export class Subscriber {
    */
   whenReadable(callback: () => void): void {
     this.#wake = callback;
-  }
-
-  /** Removes the next write's worth from the queue. */
-  #take(): Uint8Array {
-    const queue = this.#queue;
-    const first = queue[0];
-    const firstBytes = first instanceof SharedChunk ? first.bytes() : first;
-    if (queue.length === 1 || firstBytes.length >= WRITE_MAX) {
-      queue.shift();
-      return firstBytes;
-    }
-    let total = firstBytes.length;
-    let taken = 1;
-    let allShared = first instanceof SharedChunk;
-    while (taken < queue.length) {
-      const item = queue[taken];
-      if (total + item.length > WRITE_MAX) break;
-      total += item.length;
-      allShared &&= item instanceof SharedChunk;
-      taken++;
-    }
-    let bytes: Uint8Array;
-    if (taken === 1) bytes = firstBytes;
-    else if (allShared) {
-      bytes = (first as SharedChunk).joinedWith(
-        queue as SharedChunk[],
-        1,
-        taken,
-      );
-    } else {
-      bytes = concatBytes(
-        queue.slice(0, taken).map((item) =>
-          item instanceof SharedChunk ? item.bytes() : item
-        ),
-      );
-    }
-    queue.splice(0, taken);
-    return bytes;
   }
 
   /**

@@ -10,7 +10,7 @@ import {
   wire,
 } from "../helpers/hub_bytes.ts";
 import { WRITE_MAX } from "../../lib/core/bytes.ts";
-import { CATCH_UP_MS } from "../../lib/core/subscriber.ts";
+import { CATCH_UP_MS } from "../../lib/core/backlog.ts";
 
 /** The counts of a publish result, without its ids (see the history tests). */
 function counts(result: PublishResult): { events: number; clients: number } {
