@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { within } from "../helpers/condition.ts";
-import { describe, Hub, type PublishResult } from "../../lib/core/hub.ts";
+import { describe, Hub } from "../../lib/core/hub.ts";
 import { encodeEvent, type SseEvent } from "../../lib/core/sse_format.ts";
 import {
   BIG,
+  counts,
+  e1,
+  e2,
+  e3,
   NO_KEEPALIVE,
   stopReading,
   text,
@@ -12,18 +16,9 @@ import {
 import { WRITE_MAX } from "../../lib/core/bytes.ts";
 import { CATCH_UP_MS } from "../../lib/core/backlog.ts";
 
-/** The counts of a publish result, without its ids (see the history tests). */
-function counts(result: PublishResult): { events: number; clients: number } {
-  return { events: result.events, clients: result.clients };
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-const e1: SseEvent = { type: "message", data: "one" };
-const e2: SseEvent = { type: "news", data: "two\nlines" };
-const e3: SseEvent = { type: "q1", data: "three" };
 
 Deno.test("Hub: publish reaches the channel's subscribers and not others", async () => {
   using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });

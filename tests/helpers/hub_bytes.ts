@@ -7,6 +7,7 @@
 
 import { STALL_MS } from "../../lib/core/backlog.ts";
 import type { Subscriber } from "../../lib/core/subscriber.ts";
+import type { PublishResult } from "../../lib/core/hub.ts";
 import assert from "node:assert/strict";
 import { formatEvent, type SseEvent } from "../../lib/core/sse_format.ts";
 
@@ -41,3 +42,15 @@ export function wire(...events: SseEvent[]): string {
 export function stopReading(sub: Subscriber): void {
   sub.lastPull = Date.now() - STALL_MS - 1;
 }
+
+/** The counts of a publish result, without its ids. */
+export function counts(
+  result: PublishResult,
+): { events: number; clients: number } {
+  return { events: result.events, clients: result.clients };
+}
+
+/** Three events of different types and shapes, for fan-out tests. */
+export const e1: SseEvent = { type: "message", data: "one" };
+export const e2: SseEvent = { type: "news", data: "two\nlines" };
+export const e3: SseEvent = { type: "q1", data: "three" };

@@ -19,22 +19,25 @@ export interface RawAnswer {
   readonly closed: boolean;
 }
 
-/**
- * Sends `parts` (each a separate write) and reads until a whole answer has
- * arrived: a head and its `Content-Length` body, or a head of an event
- * stream, or the connection's end. With `untilClosed`, also waits for the
- * server to close the connection. At most `timeoutMs` in all.
- */
-export async function exchange(
-  port: number,
-  parts: Uint8Array | readonly Uint8Array[],
-  { timeoutMs = 10_000, untilClosed = false } = {},
-): Promise<RawAnswer> {
+/** A raw connection whose incoming text is collected as it arrives. */
+export interface RawConnection extends AsyncDisposable {
+  readonly conn: Deno.TcpConn;
+  /** What arrived since the connection opened (or `clear`). */
+  text(): string;
+  clear(): void;
+  /** True once the server closed the connection (or it failed). */
+  closed(): boolean;
+  /** Waits until `check()` holds, at most `timeoutMs`. */
+  until(check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Closes this end and waits for the reading to stop. */
+  close(): Promise<void>;
+}
+
+/** Connects to `port` on loopback and collects what the server sends. */
+export async function openRaw(port: number): Promise<RawConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   let text = "";
   let closed = false;
-  /** `closed` when the answer was taken, before this end closes. */
-  let closedByServer = false;
   const changed = new Condition();
   const reading = (async () => {
     const buffer = new Uint8Array(16384);
@@ -47,35 +50,72 @@ export async function exchange(
     closed = true;
     changed.notify();
   })();
-  try {
-    for (const part of parts instanceof Uint8Array ? [parts] : parts) {
-      try {
-        await writeAll(conn, part);
-      } catch {
-        break; // the server answered and closed first
-      }
-    }
-    // An answer to HEAD has a Content-Length but no body.
-    const first = parts instanceof Uint8Array ? parts : parts[0];
-    const head = first !== undefined && decoder.decode(first.subarray(0, 5)) ===
-        "HEAD ";
-    await changed.wait(
-      () => closed || (answered(text, head) && !untilClosed) ? true : undefined,
-      {
-        timeoutMs,
-        timeout: () =>
-          new Error(`no whole answer in time: ${JSON.stringify(text)}`),
-      },
-    );
-  } finally {
-    closedByServer = closed;
+  const close = async () => {
     try {
       conn.close();
     } catch {
       // Already closed.
     }
     await reading;
+  };
+  return {
+    conn,
+    text: () => text,
+    clear: () => {
+      text = "";
+    },
+    closed: () => closed,
+    until: async (check, timeoutMs = 10_000) => {
+      await changed.wait(() => check() ? true : undefined, {
+        timeoutMs,
+        timeout: () =>
+          new Error(
+            `not in time; received ${JSON.stringify(text.slice(0, 500))}${
+              closed ? ", then closed" : ""
+            }`,
+          ),
+      });
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * Sends `parts` (each a separate write) and reads until a whole answer has
+ * arrived: a head and its `Content-Length` body, or a head of an event
+ * stream, or the connection's end. With `untilClosed`, also waits for the
+ * server to close the connection. At most `timeoutMs` in all.
+ */
+export async function exchange(
+  port: number,
+  parts: Uint8Array | readonly Uint8Array[],
+  { timeoutMs = 10_000, untilClosed = false } = {},
+): Promise<RawAnswer> {
+  const raw = await openRaw(port);
+  /** Whether the server had closed when the answer was taken. */
+  let closedByServer = false;
+  try {
+    for (const part of parts instanceof Uint8Array ? [parts] : parts) {
+      try {
+        await writeAll(raw.conn, part);
+      } catch {
+        break; // the server answered and closed first
+      }
+    }
+    // An answer to HEAD has a Content-Length but no body.
+    const first = parts instanceof Uint8Array ? parts : parts[0];
+    const head = first !== undefined &&
+      decoder.decode(first.subarray(0, 5)) === "HEAD ";
+    await raw.until(
+      () => raw.closed() || (answered(raw.text(), head) && !untilClosed),
+      timeoutMs,
+    );
+  } finally {
+    closedByServer = raw.closed();
+    await raw.close();
   }
+  const text = raw.text();
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return {
     status: status ? Number(status[1]) : null,

@@ -2,25 +2,20 @@
 // engine asks for them, ended cleanly by a halt, errored by a drop.
 import assert from "node:assert/strict";
 import { within } from "../helpers/condition.ts";
-import { Hub, type PublishResult } from "../../lib/core/hub.ts";
+import { Hub } from "../../lib/core/hub.ts";
 import { encodeEvent, type SseEvent } from "../../lib/core/sse_format.ts";
 import { streamBody } from "../../lib/http/serve_engine.ts";
 import {
   BIG,
+  counts,
+  e1,
+  e2,
+  e3,
   NO_KEEPALIVE,
   stopReading,
   text,
   wire,
 } from "../helpers/hub_bytes.ts";
-
-/** The counts of a publish result, without its ids. */
-function counts(result: PublishResult): { events: number; clients: number } {
-  return { events: result.events, clients: result.clients };
-}
-
-const e1: SseEvent = { type: "message", data: "one" };
-const e2: SseEvent = { type: "news", data: "two\nlines" };
-const e3: SseEvent = { type: "q1", data: "three" };
 
 Deno.test("serve engine: streamBody() yields the bytes; cancel() removes the subscriber", async () => {
   using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });

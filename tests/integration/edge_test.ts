@@ -3,8 +3,8 @@
 // socket, or leaked a token, each answered as documented while an open
 // stream goes on receiving events.
 import assert from "node:assert/strict";
-import { Condition, pollUntil } from "../helpers/condition.ts";
-import { bytes, exchange, writeAll } from "../helpers/raw_http.ts";
+import { pollUntil } from "../helpers/condition.ts";
+import { bytes, exchange, openRaw, writeAll } from "../helpers/raw_http.ts";
 import {
   type HttpEngine,
   type RunningServer,
@@ -258,28 +258,11 @@ testBothEngines(
     await using server = await startServer([], { engine });
     await using stream = await connect(`${server.baseUrl}/alive`);
     const before = rssKiB(server.process.pid);
-    const conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.httpPort,
-    });
-    let answer = "";
-    let closed = false;
-    const changed = new Condition();
-    const reading = (async () => {
-      const buffer = new Uint8Array(4096);
-      while (true) {
-        const n = await conn.read(buffer).catch(() => null);
-        if (n === null) break;
-        answer += new TextDecoder().decode(buffer.subarray(0, n));
-        changed.notify();
-      }
-      closed = true;
-      changed.notify();
-    })();
+    await using raw = await openRaw(server.httpPort);
     let sent = 0;
     try {
       await writeAll(
-        conn,
+        raw.conn,
         bytes(
           `POST /c HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n` +
             "Content-Type: text/plain\r\n\r\n3\r\nabc\r\n0\r\n",
@@ -287,23 +270,15 @@ testBothEngines(
       );
       const line = bytes(`X-Trailer: ${"t".repeat(1000)}\r\n`.repeat(64));
       // At most 64 MiB: far past any bound, and the server must say so first.
-      while (!closed && sent < 64 << 20) {
-        await writeAll(conn, line);
+      while (!raw.closed() && sent < 64 << 20) {
+        await writeAll(raw.conn, line);
         sent += line.length;
       }
     } catch {
       // The server closed the connection: what the test waits for.
     }
-    await changed.wait(() => closed ? true : undefined, {
-      timeoutMs: 10_000,
-      timeout: () => new Error(`still open after ${sent} bytes: ${answer}`),
-    });
-    await reading;
-    try {
-      conn.close();
-    } catch {
-      // Closed already.
-    }
+    await raw.until(() => raw.closed());
+    const answer = raw.text();
     assert.ok(sent < 8 << 20, `${sent} bytes of trailers were taken`);
     assert.match(
       answer,
