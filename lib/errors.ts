@@ -51,16 +51,23 @@ export class RequestError extends Error {
   readonly status: number;
   /** Headers the answer carries (`Allow`, `Connection: close`). */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * True when what was asked may still happen (a command that timed out
+   * in flight): the answer must not say that nothing was published.
+   */
+  readonly outcomeUnknown: boolean;
   constructor(
     status: number,
     message: string,
     options: ErrorOptions & {
       readonly headers?: Readonly<Record<string, string>>;
+      readonly outcomeUnknown?: boolean;
     } = {},
   ) {
     super(message, options);
     this.status = status;
     this.headers = options.headers ?? {};
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
   }
 }
 
@@ -70,7 +77,10 @@ export class RequestError extends Error {
  */
 export class UnavailableError extends RequestError {
   override name = "UnavailableError";
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    options?: ErrorOptions & { readonly outcomeUnknown?: boolean },
+  ) {
     super(503, message, options);
   }
 }

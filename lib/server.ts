@@ -409,25 +409,24 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       this.#fifo?.close(),
       this.#broker.close(),
     ]);
+    const grace = this.#config.haltGraceMs ?? 2000;
     const shutdown = this.#http!.shutdown();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = await Promise.race([
-      shutdown.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(
-          () => resolve(true),
-          this.#config.haltGraceMs ?? 2000,
-        );
-      }),
-    ]);
-    clearTimeout(timer);
-    if (late) {
+    if (!(await within(shutdown, grace))) {
       // Clients that do not read would hold the shutdown forever.
       for (const sub of streams) sub.abort();
       this.#http!.abortAll?.();
-      await shutdown;
+      // Deno.serve cannot cut a connection whose write is stuck: stop
+      // waiting for it after another grace rather than never halt.
+      if (!(await within(shutdown, grace))) {
+        logger.warn(
+          "halting: connections whose clients do not read are left to the exit",
+        );
+      }
     }
-    await this.#admin?.close();
+    // The admin port likewise (a dashboard whose client stopped reading).
+    if (this.#admin && !(await within(this.#admin.close(), grace))) {
+      logger.warn("halting: the admin port did not close in time");
+    }
     logger.info("halted");
     this.#finished.resolve();
   }
@@ -459,6 +458,21 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         port: this.#admin.addr.port,
       });
     }
+  }
+}
+
+/** Whether `promise` settled within `ms`; the timer is cleared either way. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => true, () => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -347,6 +347,7 @@ export class RedisCluster implements AsyncDisposable {
               reject(
                 new ClusterUnavailableError(
                   `Redis did not answer within ${ms / 1000} s`,
+                  { outcomeUnknown: true },
                 ),
               ),
             ms,
@@ -381,8 +382,11 @@ export class RedisCluster implements AsyncDisposable {
     let info: unknown;
     try {
       info = await this.#client.sendCommand(["XINFO", "STREAM", key]);
-    } catch {
-      return null; // no such stream
+    } catch (error) {
+      // No such stream: null. Anything else is Redis failing, which the
+      // replay reports as unavailable rather than as an unknown id.
+      if (/no such key/i.test(errorMessage(error))) return null;
+      throw error;
     }
     // A flat [name, value, …] list (RESP2), or a map (RESP3).
     const field = (name: string): string => {

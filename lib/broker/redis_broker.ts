@@ -108,8 +108,10 @@ export class RedisBroker implements Broker {
         channels,
         lastEventId,
       );
+      // An id Redis does not know is no position: live events are not
+      // judged against it (one from the future would hide them all).
       const newest = entries.at(-1)?.id ??
-        (isStreamId(lastEventId) ? lastEventId : undefined);
+        (gap === "unknown id" ? undefined : lastEventId);
       return {
         entries: gap
           ? [{ bytes: gapEvent(lastEventId, gap) }, ...entries]
@@ -123,7 +125,10 @@ export class RedisBroker implements Broker {
         id: lastEventId,
         error: errorMessage(error),
       });
-      const known = isStreamId(lastEventId);
+      // Redis could not say: an id is trusted as a position only if it is
+      // one and not from the future (ids start with their time in ms).
+      const known = isStreamId(lastEventId) &&
+        Number(lastEventId.split("-")[0]) <= Date.now() + 60_000;
       return {
         entries: [{ bytes: gapEvent(lastEventId, "unavailable") }],
         isNew: (id) =>

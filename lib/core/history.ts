@@ -186,7 +186,7 @@ export class History {
     this.#order.push(entry);
     const maxBytes = this.#options.maxBytes ?? 0;
     while (maxBytes > 0 && this.#bytes > maxBytes) {
-      this.#dropOldest(entry.time);
+      if (!this.#dropOldest(entry.time)) break;
     }
   }
 
@@ -278,8 +278,12 @@ export class History {
     }
   }
 
-  /** Drops the oldest entry kept from every channel that holds it. */
-  #dropOldest(now: number): void {
+  /**
+   * Drops the oldest entry kept from every channel that holds it, with any
+   * older one still in front of it (an entry whose id a publisher reused,
+   * no longer counted). False when nothing was left to drop.
+   */
+  #dropOldest(now: number): boolean {
     while (this.#orderHead < this.#order.length) {
       const entry = this.#order[this.#orderHead++];
       const indexed = this.#byId.get(entry.id);
@@ -287,16 +291,20 @@ export class History {
         this.#orderDead = Math.max(0, this.#orderDead - 1);
         continue;
       }
-      // Being the oldest kept, it is first in every log that holds it. Once
-      // dropped it counts as dead, but it has already left the list.
+      // Being the oldest kept, it is first in every log that holds it, but
+      // for entries replaced under the same id. Once dropped it counts as
+      // dead, but it has already left the list.
       for (const channel of indexed.channels) {
         const log = this.#channels.get(channel);
-        if (log?.oldest() === entry) this.#drop(log, now);
+        while (log && log.size > 0 && log.oldest()!.seq <= entry.seq) {
+          this.#drop(log, now);
+        }
       }
       if (!this.#byId.has(entry.id)) {
         this.#orderDead = Math.max(0, this.#orderDead - 1);
       }
-      return;
+      return true;
     }
+    return false;
   }
 }

@@ -51,7 +51,14 @@ export function refuseError(
   answer: "text" | "json" = "text",
 ): Response {
   if (!(error instanceof RequestError)) throw error;
-  return refuse(ctx, error.status, error.message, answer, error.headers);
+  return refuse(
+    ctx,
+    error.status,
+    error.message,
+    answer,
+    error.headers,
+    error.outcomeUnknown,
+  );
 }
 
 /** Logs a refused request and answers it; nothing was published. */
@@ -61,9 +68,12 @@ export function refuse(
   message: string,
   answer: "text" | "json" = "text",
   headers: Record<string, string> = {},
+  outcomeUnknown = false,
 ): Response {
   warn(ctx, message);
-  const body = `${message}; nothing was published`;
+  const body = outcomeUnknown
+    ? `${message}; it was not acknowledged, but may still be published`
+    : `${message}; nothing was published`;
   return answer === "json"
     ? json(ctx, status, { error: body }, headers)
     : text(ctx, status, body, headers);

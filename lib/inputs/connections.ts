@@ -25,22 +25,31 @@ export interface AcceptLoopOptions {
 
 /**
  * Accepts connections until the listener closes. An accept error while open
- * (e.g. out of file descriptors) is logged and the loop goes on.
+ * (e.g. out of file descriptors) is logged and the loop goes on, after a
+ * pause that grows while the errors last.
  */
 export async function acceptLoop(
   listener: Deno.Listener,
   options: AcceptLoopOptions,
 ): Promise<void> {
+  // After a failed accept (out of descriptors, say) the loop waits before
+  // the next one: 10 ms doubling to 1 s, so it neither spins nor floods the
+  // log while the cause lasts.
+  let backoff = 0;
   while (!options.closed()) {
     let conn: Deno.Conn;
     try {
       conn = await listener.accept();
+      backoff = 0;
     } catch (error) {
       if (options.closed()) return;
-      logger.error("{name}: accept failed: {error}", {
+      backoff = Math.min(1000, backoff === 0 ? 10 : backoff * 2);
+      logger.error("{name}: accept failed: {error}; next try in {ms} ms", {
         name: options.name,
         error: errorMessage(error),
+        ms: backoff,
       });
+      await new Promise((resolve) => setTimeout(resolve, backoff));
       continue;
     }
     const task = options.serve(conn);

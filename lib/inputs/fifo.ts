@@ -133,18 +133,20 @@ export class FifoInput implements AsyncDisposable {
     const source = { kind: "fifo", name: this.path } as const;
     while (!this.#closed) {
       let watch: ReturnType<typeof setInterval> | undefined;
+      let file: Deno.FsFile | undefined;
       try {
         await this.#ensureFifo();
         // Read and write: opening does not wait for a writer, and reads never
         // see end-of-file.
-        const file = await Deno.open(this.path, { read: true, write: true });
+        file = await Deno.open(this.path, { read: true, write: true });
         if (this.#closed) {
           file.close();
           return;
         }
         this.#file = file;
-        const { ino } = await file.stat();
-        watch = setInterval(() => this.#checkPath(file, ino), FIFO_CHECK_MS);
+        const opened = file;
+        const { ino } = await opened.stat();
+        watch = setInterval(() => this.#checkPath(opened, ino), FIFO_CHECK_MS);
         await readInstructions(file.readable.pipeThrough(endIdleLines()), {
           source,
           dispatcher: this.#dispatcher,
@@ -166,6 +168,11 @@ export class FifoInput implements AsyncDisposable {
       } finally {
         clearInterval(watch);
         this.#file = null;
+        try {
+          file?.close(); // if reading did not get to close it
+        } catch {
+          // Closed already.
+        }
       }
     }
   }

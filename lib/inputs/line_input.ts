@@ -232,7 +232,15 @@ export async function readInstructions(
     for (const text of expired.lines) await handle({ kind: "line", text });
   };
   const reader = lines.getReader();
-  let pending = reader.read();
+  // Each read is started before the previous line is handled; should the
+  // input fail meanwhile, its rejection is observed when awaited, never
+  // left unhandled.
+  const read = () => {
+    const promise = reader.read();
+    promise.catch(() => {});
+    return promise;
+  };
+  let pending = read();
   try {
     while (true) {
       // (Set by handle(): TypeScript cannot see it change.)
@@ -246,13 +254,11 @@ export async function readInstructions(
         continue; // the read is still pending
       }
       if (next.done) break;
-      pending = reader.read();
+      pending = read();
       if (await handle(next.value) === "stop") return;
     }
   } finally {
-    // Stopping early leaves a read pending: cancelling ends it (as done)
-    // rather than leaving it to reject unobserved.
-    pending.catch(() => {});
+    // Stopping early leaves a read pending: cancelling ends it.
     await reader.cancel().catch(() => {});
     reader.releaseLock();
   }

@@ -13,6 +13,12 @@ import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
 import { Hub } from "../core/hub.ts";
 import { streamBody } from "../http/serve_engine.ts";
+import {
+  isValidHost,
+  parseTarget,
+  type RequestTarget,
+  targetOf,
+} from "../http/target.ts";
 import { renderMetrics } from "./metrics.ts";
 import type { RecentEvent, Snapshot } from "./reports.ts";
 
@@ -101,13 +107,18 @@ export class AdminServer implements AsyncDisposable {
         },
       }, async (request, info) => {
         // The probes reveal nothing and a load balancer has no token.
-        const probe = probeAnswer(request, source);
+        // The URL is never parsed with the Host in it (see http/target.ts).
+        const target = requestTarget(request);
+        if (target === null) {
+          return new Response("bad request\n", { status: 400 });
+        }
+        const probe = probeAnswer(target.path, source);
         if (probe) return probe;
         if (options.authorize) {
-          const url = new URL(request.url);
           const credential =
             bearerToken(request.headers.get("authorization")) ??
-              url.searchParams.get("access_token") ?? undefined;
+              new URLSearchParams(target.query).get("access_token") ??
+              undefined;
           if (!(await options.authorize(credential))) {
             const remote = info.remoteAddr as Deno.NetAddr;
             logger.warn("admin request from {addr} refused: {reason}", {
@@ -129,7 +140,7 @@ export class AdminServer implements AsyncDisposable {
             );
           }
         }
-        return this.#handle(request, info);
+        return this.#handle(request, target.path, info);
       });
     } catch (error) {
       this.#dashboard.close();
@@ -206,14 +217,18 @@ export class AdminServer implements AsyncDisposable {
     }]);
   }
 
-  #handle(request: Request, info: Deno.ServeHandlerInfo): Response {
+  #handle(
+    request: Request,
+    path: string,
+    info: Deno.ServeHandlerInfo,
+  ): Response {
     if (request.method !== "GET" && request.method !== "HEAD") {
       return new Response("method not allowed\n", {
         status: 405,
         headers: { Allow: "GET, HEAD" },
       });
     }
-    switch (new URL(request.url).pathname) {
+    switch (path) {
       case "/":
         return new Response(DASHBOARD_HTML, {
           headers: { "Content-Type": "text/html; charset=utf-8" },
@@ -260,12 +275,22 @@ export class AdminServer implements AsyncDisposable {
  * accepts subscribers and publishes: 200, else 503 with the reason), or
  * null for any other request. Unauthenticated and cheap: no snapshot.
  */
-function probeAnswer(request: Request, source: AdminSource): Response | null {
-  const path = new URL(request.url).pathname;
+function probeAnswer(path: string, source: AdminSource): Response | null {
   if (path === "/healthz") return new Response("ok\n");
   if (path !== "/readyz") return null;
   const reason = source.notReady();
   return reason === null
     ? new Response("ready\n")
     : new Response(`not ready: ${reason}\n`, { status: 503 });
+}
+
+/** The request's path and query, or null for a malformed Host or target. */
+function requestTarget(request: Request): RequestTarget | null {
+  const host = request.headers.get("host");
+  if (host !== null && !isValidHost(host)) return null;
+  try {
+    return parseTarget(targetOf(request.url));
+  } catch {
+    return null;
+  }
 }

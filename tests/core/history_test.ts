@@ -691,3 +691,30 @@ Deno.test("History: without maxBytes nothing but the per-channel bounds drop eve
   assert.equal(history.size, 100);
   assert.equal(history.bytes, 100 * 9);
 });
+
+Deno.test("History: maxBytes still bounds, and never loops, when a publisher reuses an id", () => {
+  const history = new History({
+    maxPerChannel: 1000,
+    maxAgeMs: HOUR,
+    maxBytes: 100,
+  });
+  const record = (id: string, size: number) => {
+    const seq = history.nextSeq();
+    history.record(["a"], {
+      seq,
+      id,
+      bytes: encoder.encode("x".repeat(size)),
+      time: seq,
+    });
+  };
+  record("x", 10);
+  record("x", 10); // the same id again: the first is replaced
+  for (let i = 0; i < 20; i++) record(`n${i}`, 30);
+  assert.ok(history.bytes <= 100, `${history.bytes} bytes kept`);
+  assert.ok(history.size <= 4);
+  // The newest are kept.
+  assert.deepEqual(
+    history.replay(["a"], "n16").entries.map((entry) => entry.id),
+    ["n17", "n18", "n19"],
+  );
+});
