@@ -24,6 +24,7 @@ import { errorMessage, UnavailableError } from "../errors.ts";
 import type { Hub } from "../core/hub.ts";
 import { InstructionError } from "../protocol/instruction.ts";
 import { encodeEvent, type SseEvent } from "../core/sse_format.ts";
+import { EARLIEST } from "../core/history.ts";
 
 const logger = getLogger(["sse-server", "cluster"]);
 
@@ -266,6 +267,8 @@ export class RedisCluster implements AsyncDisposable {
     channels: readonly string[],
     lastEventId: string,
   ): Promise<ClusterReplay> {
+    // "earliest": everything kept, from the start, with no gap.
+    const earliest = lastEventId === EARLIEST;
     let known = STREAM_ID.test(lastEventId);
     const keys = channels.length === 0
       ? [this.#global]
@@ -304,7 +307,13 @@ export class RedisCluster implements AsyncDisposable {
       );
     }
     const entries = [...byId.values()].sort((a, b) => compareIds(a.id, b.id));
-    const gap = !known ? "unknown id" : expired ? "expired" : undefined;
+    const gap = earliest
+      ? undefined
+      : !known
+      ? "unknown id"
+      : expired
+      ? "expired"
+      : undefined;
     return gap ? { entries, gap } : { entries };
   }
 

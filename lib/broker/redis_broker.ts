@@ -111,7 +111,9 @@ export class RedisBroker implements Broker {
       // An id Redis does not know is no position: live events are not
       // judged against it (one from the future would hide them all).
       const newest = entries.at(-1)?.id ??
-        (gap === "unknown id" ? undefined : lastEventId);
+        (gap === "unknown id" || !isStreamId(lastEventId)
+          ? undefined
+          : lastEventId);
       return {
         entries: gap
           ? [{ bytes: gapEvent(lastEventId, gap) }, ...entries]

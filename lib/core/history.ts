@@ -44,6 +44,12 @@ export interface HistoryOptions {
   readonly maxBytes?: number;
 }
 
+/**
+ * The last event id that asks for everything kept (Mercure's convention):
+ * the whole history, oldest first, and no gap event for what is not kept.
+ */
+export const EARLIEST = "earliest";
+
 /** The key under which events published to no channel are kept. */
 export const NO_CHANNEL = "";
 
@@ -211,33 +217,46 @@ export class History {
    * `lastEventId` has missed, in order and without duplicates.
    */
   replay(channels: readonly string[], lastEventId: string): Replay {
+    if (lastEventId === EARLIEST) {
+      return { entries: this.#entriesAfter(channels, 0) };
+    }
     const after = this.#position(lastEventId);
-    const logs: ChannelLog[] = [];
+    if (after === undefined) {
+      return { entries: this.#entriesAfter(channels, 0), gap: "unknown id" };
+    }
     // A channel without a log may have been forgotten with events the
     // client missed: say so rather than stay silent.
-    let expired = after !== undefined && after < this.#forgottenSeq;
-    if (channels.length === 0) {
-      logs.push(...this.#channels.values());
-    } else {
-      expired &&= channels.some((channel) => !this.#channels.has(channel));
-      for (const channel of new Set(channels)) {
-        const log = this.#channels.get(channel);
-        if (log) logs.push(log);
-      }
-    }
+    const expired = (after < this.#forgottenSeq &&
+      (channels.length === 0 ||
+        channels.some((channel) => !this.#channels.has(channel)))) ||
+      this.#logsOf(channels).some((log) => log.droppedSeq > after);
+    const entries = this.#entriesAfter(channels, after);
+    return expired ? { entries, gap: "expired" } : { entries };
+  }
+
+  /** The logs of `channels` (empty: every channel), each once. */
+  #logsOf(channels: readonly string[]): ChannelLog[] {
+    return channels.length === 0
+      ? [...this.#channels.values()]
+      : [...new Set(channels)].flatMap((channel) =>
+        this.#channels.get(channel) ?? []
+      );
+  }
+
+  /** Every entry after `seq` on `channels` (empty: all), once, in order. */
+  #entriesAfter(channels: readonly string[], seq: number): HistoryEntry[] {
+    const logs = this.#logsOf(channels);
     const seen = new Set<number>();
     const entries: HistoryEntry[] = [];
     for (const log of logs) {
-      if (after !== undefined && log.droppedSeq > after) expired = true;
-      for (const entry of log.after(after ?? 0)) {
+      for (const entry of log.after(seq)) {
         if (seen.has(entry.seq)) continue;
         seen.add(entry.seq);
         entries.push(entry);
       }
     }
     if (logs.length > 1) entries.sort((a, b) => a.seq - b.seq);
-    if (after === undefined) return { entries, gap: "unknown id" };
-    return expired ? { entries, gap: "expired" } : { entries };
+    return entries;
   }
 
   /** The sequence number an id stands for, if this run knows it. */

@@ -19,7 +19,10 @@ import {
 } from "../auth/auth.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
 import type { Broker } from "../broker/broker.ts";
-import { InstructionError, validateId } from "../protocol/instruction.ts";
+import {
+  InstructionError,
+  validateLastEventId,
+} from "../protocol/instruction.ts";
 import { ShuttingDownError } from "../errors.ts";
 import { checkNames, type NameLimits } from "../protocol/limits.ts";
 import { parseChannels } from "../protocol/channels.ts";
@@ -297,7 +300,7 @@ export function createHttpHandler(
       params.get("lastEventId") ?? undefined;
     if (lastEventId !== undefined) {
       try {
-        validateId(lastEventId);
+        validateLastEventId(lastEventId);
       } catch (error) {
         if (!(error instanceof InstructionError)) throw error;
         return text(ctx, 400, `Last-Event-ID: ${error.message}`);

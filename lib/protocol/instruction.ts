@@ -7,6 +7,7 @@
  */
 
 import { RequestError } from "../errors.ts";
+import { EARLIEST } from "../core/history.ts";
 
 /** Publish `data` as an event of `type` on `channel`. */
 export interface PublishInstruction {
@@ -85,9 +86,20 @@ export function validateName(what: "channel" | "event type", name: string) {
  * Checks an event id a publisher chose: it is sent as an `id:` field, so a
  * line break would end it and let the rest forge fields; a NUL makes
  * browsers ignore it. Empty ids are refused too: `id:` alone resets a
- * client's last event id.
+ * client's last event id; and `earliest`, which a reconnecting client sends
+ * to ask for the whole history.
  */
 export function validateId(id: string): void {
+  validateLastEventId(id);
+  if (id === EARLIEST) {
+    throw new InstructionError(
+      `"${EARLIEST}" is reserved: it asks for the whole history`,
+    );
+  }
+}
+
+/** Checks a client's last event id: what an event id may be, or `earliest`. */
+export function validateLastEventId(id: string): void {
   if (id === "") throw new InstructionError("empty event id");
   if (/[\r\n\0]/.test(id)) {
     throw new InstructionError(

@@ -159,6 +159,19 @@ for (const [name, make] of Object.entries(IMPLEMENTATIONS)) {
     }
   });
 
+  Deno.test(`broker contract (${name}): "earliest" replays everything kept, oldest first, with no gap, then live events`, async () => {
+    await using subject = await make();
+    const { broker } = subject;
+    await publish(broker, ["c"], [{ type: "message", data: "1" }]);
+    await publish(broker, ["d"], [{ type: "other", data: "elsewhere" }]);
+    await publish(broker, ["c"], [{ type: "note", data: "2" }]);
+    const sub = await broker.subscribe(["c"], "e", { lastEventId: "earliest" });
+    await publish(broker, ["c"], [{ type: "message", data: "live" }]);
+    const got = await events(sub, 1);
+    while (!got.includes("message=live")) got.push(...await events(sub, 1));
+    assert.deepEqual(got, ["message=1", "note=2", "message=live"]);
+  });
+
   Deno.test(`broker contract (${name}): a broadcast command reaches this instance`, async () => {
     await using subject = await make();
     const deadline = Date.now() + 5000;

@@ -448,3 +448,30 @@ testBothEngines(
     assert.deepEqual(ctl.received(), []);
   },
 );
+
+testBothEngines(
+  'replay: lastEventId "earliest" (header or query) gets everything kept, oldest first, with no gap',
+  async (engine) => {
+    await using server = await startServer([], { engine });
+    for (const data of ["first", "second"]) {
+      const answer = await fetch(`${server.baseUrl}/e?message=${data}`);
+      await answer.text();
+    }
+    await using byHeader = await connect(`${server.baseUrl}/e`, {
+      headers: { "Last-Event-ID": "earliest" },
+    });
+    await using byQuery = await connect(
+      `${server.baseUrl}/e?lastEventId=earliest`,
+    );
+    for (const sub of [byHeader, byQuery]) {
+      assert.equal((await sub.nextEvent()).data, "first");
+      assert.equal((await sub.nextEvent()).data, "second");
+    }
+    const live = await fetch(`${server.baseUrl}/e?message=live`);
+    await live.text();
+    for (const sub of [byHeader, byQuery]) {
+      assert.equal((await sub.nextEvent()).data, "live");
+      assert.doesNotMatch(sub.raw(), /sse-gap/);
+    }
+  },
+);

@@ -4,6 +4,8 @@ import {
   InstructionError,
   parseInstructionLine,
   trimAscii,
+  validateId,
+  validateLastEventId,
   validateName,
 } from "../../lib/protocol/instruction.ts";
 
@@ -246,4 +248,11 @@ Deno.test("parseInstructionLine: data keeps leading/trailing non-ASCII spaces", 
   const result = parseInstructionLine("ch = \u00a0x\u00a0");
   assert.ok(result?.kind === "publish");
   assert.equal(result.data, "\u00a0x\u00a0");
+});
+
+Deno.test('validateId: "earliest" is reserved for clients asking for the whole history', () => {
+  assert.throws(() => validateId("earliest"), /reserved/);
+  validateLastEventId("earliest");
+  assert.throws(() => validateLastEventId("a\nb"), /line break/);
+  validateId("n-42");
 });
