@@ -261,3 +261,34 @@ export async function startRedis(
     },
   };
 }
+
+/** Whether process `pid` has a TCP connection to `port` on this machine. */
+export function connectedTo(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(table);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // rem_address is the third field (ADDR:PORT), inode the tenth.
+      if (fields.length > 9 && fields[2].endsWith(`:${hexPort}`)) {
+        inodes.add(fields[9]);
+      }
+    }
+  }
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const link = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (inode !== undefined && inodes.has(inode)) return true;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return false;
+}

@@ -3,7 +3,7 @@
 // --redis, not halting), both without a token.
 import assert from "node:assert/strict";
 import { within } from "../helpers/condition.ts";
-import { startRedis } from "../helpers/redis_server.ts";
+import { connectedTo, startRedis } from "../helpers/redis_server.ts";
 import { adminUrl, startServer } from "../helpers/server_process.ts";
 import { bytes, exchange, writeAll } from "../helpers/raw_http.ts";
 
@@ -110,6 +110,8 @@ Deno.test("probes: with --redis, /readyz is 503 while Redis is down and 200 agai
     }
   };
   await until(200);
+  // (The check the cluster test relies on sees this connection.)
+  assert.equal(connectedTo(server.process.pid, redis.port), true);
   await redis.stop();
   await until(503);
   assert.deepEqual(last, {
