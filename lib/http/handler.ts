@@ -48,6 +48,8 @@ import {
   streamHeaders,
   text,
   warn,
+  whole,
+  type WholeAnswer,
 } from "./answers.ts";
 import type { Subscriber } from "../core/subscriber.ts";
 
@@ -114,7 +116,26 @@ export interface StreamAnswer {
 }
 
 /** What the handler answers: a whole response, or an event stream. */
-export type HttpAnswer = Response | StreamAnswer;
+export type HttpAnswer = WholeAnswer | StreamAnswer;
+
+/**
+ * The parts of a request the handler reads. A `Request` is one (what
+ * `Deno.serve` gives); the lean engine gives a lighter object of its own.
+ */
+export interface HttpRequest {
+  readonly method: string;
+  /** An absolute URL on a fixed origin: only its target is read. */
+  readonly url: string;
+  readonly headers: HeaderLookup;
+  /** The body, read only when the handler wants it. */
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
+/** Header lookup by case-insensitive name, as `Headers` does it. */
+export interface HeaderLookup {
+  get(name: string): string | null;
+  has(name: string): boolean;
+}
 
 /** What an engine tells the handler of a request's connection. */
 export interface RequestInfo {
@@ -123,7 +144,7 @@ export interface RequestInfo {
 
 /** The request handler both HTTP engines serve. */
 export type HttpHandler = (
-  request: Request,
+  request: HttpRequest,
   info: RequestInfo,
 ) => Promise<HttpAnswer>;
 
@@ -145,7 +166,7 @@ export function createHttpHandler(
   const origins = new Set(options.corsOrigins);
 
   /** CORS headers for this request's origin. */
-  const corsFor = (request: Request): Record<string, string> => {
+  const corsFor = (request: HttpRequest): Record<string, string> => {
     if (anyOrigin) return { "Access-Control-Allow-Origin": "*" };
     const origin = request.headers.get("origin");
     if (origin === null || !origins.has(origin)) return { Vary: "Origin" };
@@ -211,14 +232,11 @@ export function createHttpHandler(
     }
     const method = request.method;
     if (method === "OPTIONS") {
-      return new Response(null, {
-        status: 204,
-        headers: {
-          ...ctx.cors,
-          "Access-Control-Allow-Methods": "GET, HEAD, POST",
-          "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-          "Access-Control-Max-Age": "86400",
-        },
+      return whole(204, {
+        ...ctx.cors,
+        "Access-Control-Allow-Methods": "GET, HEAD, POST",
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": "86400",
       });
     }
     if (method !== "GET" && method !== "HEAD" && method !== "POST") {
@@ -265,11 +283,11 @@ export function createHttpHandler(
 
   /** A refusal when the request may not publish to `channels`, else null. */
   async function checkPublisher(
-    request: Request,
+    request: HttpRequest,
     channels: string[],
     ctx: Context,
     answer: "text" | "json" = "text",
-  ): Promise<Response | null> {
+  ): Promise<WholeAnswer | null> {
     const result = await options.auth.checkPublish(
       bearerToken(request.headers.get("authorization")),
       channels,
@@ -281,7 +299,7 @@ export function createHttpHandler(
     ctx: Context,
     result: Extract<AuthResult, { ok: false }>,
     answer: "text" | "json",
-  ): Response {
+  ): WholeAnswer {
     options.onAuthFailure?.();
     return refuse(ctx, result.status, result.reason, answer, {
       ...(result.status === 401 ? { "WWW-Authenticate": "Bearer" } : {}),
@@ -289,7 +307,7 @@ export function createHttpHandler(
   }
 
   async function subscribe(
-    request: Request,
+    request: HttpRequest,
     params: URLSearchParams,
     channels: string[],
     ctx: Context,
@@ -340,7 +358,7 @@ export function createHttpHandler(
       );
     }
     if (request.method === "HEAD") {
-      return new Response(null, { headers: streamHeaders(ctx) });
+      return whole(200, streamHeaders(ctx));
     }
     const subscriber = await broker.subscribe(channels, ctx.source.name, {
       lastEventId,
@@ -369,11 +387,11 @@ export function createHttpHandler(
   }
 
   async function post(
-    request: Request,
+    request: HttpRequest,
     target: RequestTarget,
     channels: string[],
     ctx: Context,
-  ): Promise<Response> {
+  ): Promise<WholeAnswer> {
     // Credentials before the body: a refused publisher costs no reading.
     const denied = await checkPublisher(request, channels, ctx, "json");
     if (denied) {
@@ -409,7 +427,7 @@ export function createHttpHandler(
     request: PublishRequest,
     ctx: Context,
     answer: "text" | "json",
-  ): Promise<Response> {
+  ): Promise<WholeAnswer> {
     if (
       !options.publishRate.allow(
         ctx.address,

@@ -61,6 +61,12 @@ export interface PublishRequest {
   readonly commands: string[];
 }
 
+/** What {@linkcode readBody} reads: a `Request`, or the lean engine's. */
+export interface BodySource {
+  readonly headers: { get(name: string): string | null };
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
 /**
  * Reads a request body within `timeoutMs` (else {@linkcode BodyTimeoutError}),
  * refusing it with {@linkcode BodyTooLargeError} as soon
@@ -68,7 +74,7 @@ export interface PublishRequest {
  * reading): an oversize body is never held whole.
  */
 export async function readBody(
-  request: Request,
+  request: BodySource,
   maxBytes: number,
   timeoutMs: number = 30_000,
 ): Promise<Uint8Array> {

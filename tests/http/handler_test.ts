@@ -14,6 +14,7 @@ import {
   type StreamAnswer,
 } from "../../lib/http/handler.ts";
 import { InstructionError } from "../../lib/protocol/instruction.ts";
+import { toResponse } from "../../lib/http/answers.ts";
 import { BIG, NO_KEEPALIVE, text } from "../helpers/hub_bytes.ts";
 
 const INFO = {
@@ -63,13 +64,14 @@ async function setUp(maxClients = 10): Promise<{
 }
 
 function asStream(answer: HttpAnswer): StreamAnswer {
-  assert.ok(!(answer instanceof Response), "expected a stream");
+  assert.ok(answer.kind === "stream", "expected a stream");
   return answer;
 }
 
+/** A whole answer as `Deno.serve` would send it. */
 function asResponse(answer: HttpAnswer): Response {
-  assert.ok(answer instanceof Response, "expected a response");
-  return answer;
+  assert.ok(answer.kind === "whole", "expected a whole answer");
+  return toResponse(answer);
 }
 
 Deno.test("handler: GET subscribes with a typed stream answer; POST and GET publish to it; ended() lets it go", async () => {
@@ -109,7 +111,7 @@ Deno.test("handler: refusals come before any effect, each with its status", asyn
   using _ = hub;
   const status = async (url: string, init?: RequestInit) => {
     const answer = await handle(url, init);
-    if (!(answer instanceof Response)) {
+    if (answer.kind === "stream") {
       answer.ended();
       return `a stream for ${url}`;
     }

@@ -38,7 +38,13 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { concatBytes } from "../../core/bytes.ts";
 import { errorMessage, ExitCode, StartupError } from "../../errors.ts";
-import type { HttpAnswer, HttpHandler, StreamAnswer } from "../handler.ts";
+import type {
+  HttpAnswer,
+  HttpHandler,
+  HttpRequest,
+  StreamAnswer,
+} from "../handler.ts";
+import { headerOf, whole } from "../answers.ts";
 import type { BodyState } from "./body.ts";
 import { latin1 } from "./body.ts";
 import {
@@ -74,6 +80,7 @@ export interface LeanHttpOptions {
 const TIMED_OUT = Symbol("timed out");
 
 const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
 
 /** First size of the buffer a request head is read into. */
 const HEAD_BUFFER_START = 1024;
@@ -286,7 +293,7 @@ export class LeanHttpServer {
   ): Promise<
     { stream?: StreamAnswer; next?: { carried: Uint8Array; skip: number } }
   > {
-    let built: { request: Request; body: BodyState };
+    let built: { request: HttpRequest; body: BodyState };
     try {
       built = buildRequest(head, rest, conn, this.#options.maxHeadBytes);
     } catch (error) {
@@ -306,26 +313,30 @@ export class LeanHttpServer {
       logger.error("HTTP handler failed: {error}", {
         error: errorMessage(error),
       });
-      answer = new Response("internal error\n", { status: 500 });
+      answer = whole(
+        500,
+        { "Content-Type": "text/plain; charset=utf-8" },
+        "internal error\n",
+      );
     }
     // A stream: no length; it ends when the connection closes.
-    if (!(answer instanceof Response)) return { stream: answer };
+    if (answer.kind === "stream") return { stream: answer };
     let keepAlive = false;
     try {
-      const bytes = new Uint8Array(await answer.arrayBuffer());
+      const bytes = answer.body === null ? EMPTY : encoder.encode(answer.body);
       keepAlive = !this.#closed && clientKeepsAlive(head) &&
-        !hasToken(answer.headers.get("connection"), "close") &&
+        !hasToken(headerOf(answer.headers, "connection") ?? null, "close") &&
         canSkipRest(head, body.unread());
       // Head and body in one write: a second small write could wait for
       // the client's delayed acknowledgement of the first (Nagle).
-      const responseHead = encodeHead(
+      const responseHead = encoder.encode(encodeHead(
         answer.status,
         answer.headers,
         keepAlive,
         bytes.length,
-      );
+      ));
       await conn.write(
-        request.method === "HEAD"
+        request.method === "HEAD" || bytes.length === 0
           ? responseHead
           : concatBytes([responseHead, bytes]),
       );
