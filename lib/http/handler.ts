@@ -50,6 +50,7 @@ import {
   warn,
 } from "./answers.ts";
 import type { Subscriber } from "../core/subscriber.ts";
+import { historyAnswer, wantsJson } from "./history_answer.ts";
 
 /** Settings of the HTTP handler. */
 export interface HttpHandlerOptions {
@@ -315,6 +316,11 @@ export function createHttpHandler(
       channels,
     );
     if (!auth.ok) return authFailure(ctx, auth, "text");
+    // Asked for JSON: the history as one answer, no stream, no client slot.
+    if (wantsJson(request.headers.get("accept"))) {
+      const head = request.method === "HEAD";
+      return await historyAnswer(ctx, broker, channels, lastEventId, head);
+    }
     // Streams count until their connection is really over (ended), not
     // only while their subscriber lives: a dropped client whose socket an
     // engine cannot cut at once still holds a place.
