@@ -7,7 +7,7 @@
 // Accept headers still get a stream.
 import assert from "node:assert/strict";
 import * as jose from "jose";
-import { startRedis } from "../helpers/redis_server.ts";
+import { type RedisServer, startRedis } from "../helpers/redis_server.ts";
 import {
   type HttpEngine,
   type RunningServer,
@@ -29,6 +29,7 @@ interface HistoryDoc {
 /** A running program, with the redis-server behind it when there is one. */
 interface Setup extends AsyncDisposable {
   readonly server: RunningServer;
+  readonly redis?: RedisServer;
 }
 
 type Kind = "memory" | "redis";
@@ -56,6 +57,7 @@ async function start(
   }
   const setup = {
     server,
+    redis,
     async [Symbol.asyncDispose]() {
       await server.stop();
       await redis[Symbol.asyncDispose]();
@@ -278,6 +280,34 @@ testBothEngines(
     assert.match(published.body, /^OK: 1 event/);
     const doc = await history(server, "/n");
     assert.deepEqual(doc.events.map((e) => e.data), ["kept", "more"]);
+  },
+);
+
+testBothEngines(
+  "history JSON (redis): while Redis is down the answer is 503 in JSON, and history is answered again once it is back",
+  async (engine) => {
+    await using setup = await start("redis", engine);
+    const { server, redis } = setup;
+    const [kept] = await publish(server, "/n", [{ data: "kept" }]);
+    await redis!.stop();
+    const down = await get(`${server.baseUrl}/n`, { headers: JSON_ACCEPT });
+    assert.equal(down.status, 503);
+    assert.equal(down.headers.get("content-type"), "application/json");
+    assert.match(jsonOf<{ error: string }>(down).error, /Redis/);
+    await redis!.restart();
+    // The instance reconnects with backoff (at most 5 s between attempts);
+    // then the answer comes back, polled as its second connection follows.
+    await server.waitForOutput(/Redis: connected again/, 15_000);
+    const deadline = Date.now() + 10_000;
+    let answer = await get(`${server.baseUrl}/n`, { headers: JSON_ACCEPT });
+    while (answer.status !== 200 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      answer = await get(`${server.baseUrl}/n`, { headers: JSON_ACCEPT });
+    }
+    assert.equal(answer.status, 200, answer.body);
+    assert.deepEqual(jsonOf<HistoryDoc>(answer).events.map((e) => e.id), [
+      kept,
+    ]);
   },
 );
 
