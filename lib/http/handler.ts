@@ -1,5 +1,6 @@
 /**
- * The HTTP port: `GET PREFIX/ch1/ch2` subscribes, `GET PREFIX/ch1/ch2?t=d`
+ * The HTTP port: `GET PREFIX/ch1/ch2` subscribes (asked for JSON, it answers
+ * the history kept instead), `GET PREFIX/ch1/ch2?t=d`
  * and `POST PREFIX/ch1/ch2` publish, `HEAD` answers with the stream's headers
  * and no body, `OPTIONS` answers CORS preflights.
  *
