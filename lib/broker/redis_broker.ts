@@ -16,6 +16,12 @@ import { gapEvent } from "../core/notices.ts";
 import type { SseEvent } from "../core/sse_format.ts";
 import type { Subscriber } from "../core/subscriber.ts";
 import type { Broker, BrokerSubscribeOptions } from "./broker.ts";
+import { EARLIEST } from "../core/history.ts";
+import {
+  type HistoryPage,
+  historyPage,
+  NO_HISTORY,
+} from "../core/history_page.ts";
 import {
   type ClusterOptions,
   compareIds,
@@ -29,10 +35,13 @@ const logger = getLogger(["sse-server", "broker"]);
 export class RedisBroker implements Broker {
   readonly hub: Hub;
   readonly #cluster: RedisCluster;
+  /** `--history 0`: nothing is answered from history. */
+  readonly #historyOff: boolean;
 
-  private constructor(hub: Hub, cluster: RedisCluster) {
+  private constructor(hub: Hub, cluster: RedisCluster, historyOff: boolean) {
     this.hub = hub;
     this.#cluster = cluster;
+    this.#historyOff = historyOff;
   }
 
   /**
@@ -40,7 +49,11 @@ export class RedisBroker implements Broker {
    * delivering what the stream holds to `hub`'s subscribers.
    */
   static start(options: ClusterOptions, hub: Hub): RedisBroker {
-    return new RedisBroker(hub, RedisCluster.start(options, hub));
+    return new RedisBroker(
+      hub,
+      RedisCluster.start(options, hub),
+      options.history === 0,
+    );
   }
 
   /** Appends to Redis; the count is of this instance's subscribers. */
@@ -73,6 +86,22 @@ export class RedisBroker implements Broker {
     const { entries, isNew } = await this.#replay(channels, lastEventId);
     subscriber.release(entries, isNew, Date.now());
     return subscriber;
+  }
+
+  /**
+   * Read from Redis as a reconnecting stream's replay is, so both say the
+   * same; with `--history 0` nothing, as the channel streams keep nothing
+   * (the global stream, which all channels would read, is not history).
+   */
+  async history(
+    channels: readonly string[],
+    lastEventId: string | undefined,
+  ): Promise<HistoryPage> {
+    if (this.#historyOff) return NO_HISTORY;
+    return historyPage(
+      await this.#cluster.replay(channels, lastEventId ?? EARLIEST),
+      lastEventId,
+    );
   }
 
   waitReady(timeoutMs: number): Promise<boolean> {

@@ -1,5 +1,6 @@
 /**
- * The HTTP port: `GET PREFIX/ch1/ch2` subscribes, `GET PREFIX/ch1/ch2?t=d`
+ * The HTTP port: `GET PREFIX/ch1/ch2` subscribes (asked for JSON, it answers
+ * the history kept instead), `GET PREFIX/ch1/ch2?t=d`
  * and `POST PREFIX/ch1/ch2` publish, `HEAD` answers with the stream's headers
  * and no body, `OPTIONS` answers CORS preflights.
  *
@@ -52,6 +53,7 @@ import {
   type WholeAnswer,
 } from "./answers.ts";
 import type { Subscriber } from "../core/subscriber.ts";
+import { historyAnswer, wantsJson } from "./history_answer.ts";
 
 /** Settings of the HTTP handler. */
 export interface HttpHandlerOptions {
@@ -333,6 +335,11 @@ export function createHttpHandler(
       channels,
     );
     if (!auth.ok) return authFailure(ctx, auth, "text");
+    // Asked for JSON: the history as one answer, no stream, no client slot.
+    if (wantsJson(request.headers.get("accept"))) {
+      const head = request.method === "HEAD";
+      return await historyAnswer(ctx, broker, channels, lastEventId, head);
+    }
     // Streams count until their connection is really over (ended), not
     // only while their subscriber lives: a dropped client whose socket an
     // engine cannot cut at once still holds a place.

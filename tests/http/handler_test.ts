@@ -151,3 +151,21 @@ Deno.test("handler: refusals come before any effect, each with its status", asyn
   assert.equal(await status("/news"), 503);
   first.ended();
 });
+
+Deno.test("handler: Accept: application/json answers the history, with no stream and no client slot", async () => {
+  const { hub, handle } = await setUp(1);
+  using _ = hub;
+  const stream = asStream(await handle("/news"));
+  const json = { headers: { Accept: "application/json" } };
+  await handle("/news?message=kept", json); // publishing wins over Accept
+  const answer = asResponse(await handle("/news", json));
+  assert.equal(answer.status, 200);
+  const body = await answer.json();
+  assert.deepEqual(body.events.map((e: { data: string }) => e.data), ["kept"]);
+  assert.equal(hub.size, 1);
+  // A stream is still refused: the one slot is taken.
+  assert.equal(asResponse(await handle("/news")).status, 503);
+  const head = asResponse(await handle("/news", { ...json, method: "HEAD" }));
+  assert.equal(head.headers.get("content-type"), "application/json");
+  stream.ended();
+});
