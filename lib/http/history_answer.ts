@@ -11,7 +11,13 @@ import type { Broker } from "../broker/broker.ts";
 import type { HistoryPage } from "../core/history_page.ts";
 import { parseEvent } from "../core/sse_format.ts";
 import { RequestError } from "../errors.ts";
-import { type Context, json, warn } from "./answers.ts";
+import {
+  type Context,
+  json,
+  warn,
+  whole,
+  type WholeAnswer,
+} from "./answers.ts";
 
 /** One event of the answer, as EventSource would deliver it. */
 export interface HistoryEventJson {
@@ -79,15 +85,17 @@ export async function historyAnswer(
   channels: readonly string[],
   lastEventId: string | undefined,
   head: boolean,
-): Promise<Response> {
+): Promise<WholeAnswer> {
   const headers = {
     "Cache-Control": "no-cache",
     // The same URL answers a stream to other Accept headers.
     Vary: ctx.cors.Vary === undefined ? "Accept" : `${ctx.cors.Vary}, Accept`,
   };
   if (head) {
-    return new Response(null, {
-      headers: { "Content-Type": "application/json", ...ctx.cors, ...headers },
+    return whole(200, {
+      "Content-Type": "application/json",
+      ...ctx.cors,
+      ...headers,
     });
   }
   let page: HistoryPage;

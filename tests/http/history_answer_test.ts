@@ -7,13 +7,17 @@ import { MemoryBroker } from "../../lib/broker/memory_broker.ts";
 import { Hub } from "../../lib/core/hub.ts";
 import { encodeEvent } from "../../lib/core/sse_format.ts";
 import { UnavailableError } from "../../lib/errors.ts";
-import type { Context } from "../../lib/http/answers.ts";
+import { type Context, toResponse } from "../../lib/http/answers.ts";
 import {
   historyAnswer,
   historyJson,
   wantsJson,
 } from "../../lib/http/history_answer.ts";
 import { BIG, NO_KEEPALIVE } from "../helpers/hub_bytes.ts";
+
+/** The answer as `Deno.serve` sends it. */
+const answerOf = async (...args: Parameters<typeof historyAnswer>) =>
+  toResponse(await historyAnswer(...args));
 
 const CTX: Context = {
   source: { kind: "http", name: "127.0.0.1:5" },
@@ -88,7 +92,7 @@ Deno.test("historyAnswer: 200 JSON, not cached, varying on Accept (and Origin wh
   using subject = memoryBroker();
   const { broker } = subject;
   const { ids } = broker.publish(["news"], [{ type: "flash", data: "hi" }]);
-  const answer = await historyAnswer(CTX, broker, ["news"], undefined, false);
+  const answer = await answerOf(CTX, broker, ["news"], undefined, false);
   assert.equal(answer.status, 200);
   assert.equal(answer.headers.get("content-type"), "application/json");
   assert.equal(answer.headers.get("cache-control"), "no-cache");
@@ -98,7 +102,7 @@ Deno.test("historyAnswer: 200 JSON, not cached, varying on Accept (and Origin wh
     events: [{ id: ids[0], event: "flash", data: "hi" }],
     lastEventId: ids[0],
   });
-  const varied = await historyAnswer(
+  const varied = await answerOf(
     { ...CTX, cors: { Vary: "Origin" } },
     broker,
     ["news"],
@@ -117,7 +121,7 @@ Deno.test("historyAnswer: HEAD has the headers and no body, and reads no history
       return { entries: [], lastEventId: null };
     },
   } as Pick<Broker, "history"> as Broker;
-  const answer = await historyAnswer(CTX, broker, ["news"], undefined, true);
+  const answer = await answerOf(CTX, broker, ["news"], undefined, true);
   assert.equal(answer.status, 200);
   assert.equal(answer.headers.get("content-type"), "application/json");
   assert.equal(answer.headers.get("vary"), "Accept");
@@ -130,7 +134,7 @@ Deno.test("historyAnswer: a history that cannot be read is refused in JSON with 
     history: () =>
       Promise.reject(new UnavailableError("Redis could not be read: down")),
   } as Pick<Broker, "history"> as Broker;
-  const answer = await historyAnswer(CTX, broker, ["news"], undefined, false);
+  const answer = await answerOf(CTX, broker, ["news"], undefined, false);
   assert.equal(answer.status, 503);
   assert.equal(answer.headers.get("content-type"), "application/json");
   assert.deepEqual(await answer.json(), {
@@ -143,6 +147,6 @@ Deno.test("historyAnswer: with history off, no events and no position", async ()
   using _ = hub;
   const broker = new MemoryBroker(hub, () => {});
   broker.publish(["news"], [{ type: "message", data: "not kept" }]);
-  const answer = await historyAnswer(CTX, broker, ["news"], "x-1", false);
+  const answer = await answerOf(CTX, broker, ["news"], "x-1", false);
   assert.deepEqual(await answer.json(), { events: [], lastEventId: null });
 });
