@@ -84,6 +84,34 @@ export function text(
   };
 }
 
+/**
+ * An absolute URL with one of `protocols` (such as `"https:"`); shown
+ * without a password, since `/status` lists every option's value.
+ */
+export function url(...protocols: string[]): ValueKind<string> {
+  return {
+    type: "string",
+    parse(raw, name) {
+      const value = String(raw);
+      if (
+        !URL.canParse(value) || !protocols.includes(new URL(value).protocol)
+      ) {
+        throw usageError(
+          `${name} must be a URL starting with ${
+            protocols.map((p) => p + "//").join(" or ")
+          }, got ${JSON.stringify(value)}`,
+        );
+      }
+      return value;
+    },
+    show(value) {
+      const parsed = new URL(value);
+      if (parsed.password !== "") parsed.password = "***";
+      return parsed.href;
+    },
+  };
+}
+
 /** Whole numbers from `min` to `max`; `bytes` shows defaults in KiB/MiB. */
 export function integer(
   min: number,

@@ -17,6 +17,8 @@ import {
   bearerToken,
   cookieValue,
 } from "../auth/auth.ts";
+import type { AuthUrl } from "../auth/auth_url.ts";
+import { alsoAskApp } from "./app_auth.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
 import type { Broker } from "../broker/broker.ts";
 import {
@@ -80,6 +82,8 @@ export interface HttpHandlerOptions {
   readonly retryMs?: number;
   /** Who may publish and subscribe. */
   readonly auth: Authorizer;
+  /** The application asked as well (`--auth-url`), if any. */
+  readonly authUrl?: AuthUrl;
   /** Cookie that may carry a subscriber's token. */
   readonly authCookie?: string;
   /** Allowed origins; `["*"]` allows any (without credentials). */
@@ -239,7 +243,7 @@ export function createHttpHandler(
     // HEAD is authorised as the subscription it describes, and never
     // publishes: it answers what GET would, without a stream.
     if (method === "HEAD") {
-      return await subscribe(request, params, channels, ctx);
+      return await subscribe(request, params, path, channels, ctx);
     }
 
     let query: PublishRequest;
@@ -256,24 +260,31 @@ export function createHttpHandler(
           "publishing by GET is switched off (--no-get-publish); use POST",
         );
       }
-      const denied = await checkPublisher(request, channels, ctx);
+      const denied = await checkPublisher(request, path, channels, ctx);
       if (denied) return denied;
       return await publish(channels, query, ctx, "text");
     }
-    return await subscribe(request, params, channels, ctx);
+    return await subscribe(request, params, path, channels, ctx);
   };
 
   /** A refusal when the request may not publish to `channels`, else null. */
   async function checkPublisher(
     request: Request,
+    path: string,
     channels: string[],
     ctx: Context,
     answer: "text" | "json" = "text",
   ): Promise<Response | null> {
-    const result = await options.auth.checkPublish(
-      bearerToken(request.headers.get("authorization")),
-      channels,
+    const result = await alsoAskApp(
+      options.authUrl,
+      await options.auth.checkPublish(
+        bearerToken(request.headers.get("authorization")),
+        channels,
+      ),
+      { action: "publish", request, path, channels, ctx, answer },
+      options.onAuthFailure,
     );
+    if (result instanceof Response) return result;
     return result.ok ? null : authFailure(ctx, result, answer);
   }
 
@@ -291,6 +302,7 @@ export function createHttpHandler(
   async function subscribe(
     request: Request,
     params: URLSearchParams,
+    path: string,
     channels: string[],
     ctx: Context,
   ): Promise<HttpAnswer> {
@@ -306,14 +318,20 @@ export function createHttpHandler(
         return text(ctx, 400, `Last-Event-ID: ${error.message}`);
       }
     }
-    const auth = await options.auth.checkSubscribe(
-      bearerToken(request.headers.get("authorization")) ??
-        (options.authCookie === undefined
-          ? undefined
-          : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
-        params.get("access_token") ?? undefined,
-      channels,
+    const auth = await alsoAskApp(
+      options.authUrl,
+      await options.auth.checkSubscribe(
+        bearerToken(request.headers.get("authorization")) ??
+          (options.authCookie === undefined
+            ? undefined
+            : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
+          params.get("access_token") ?? undefined,
+        channels,
+      ),
+      { action: "subscribe", request, path, channels, ctx, answer: "text" },
+      options.onAuthFailure,
     );
+    if (auth instanceof Response) return auth;
     if (!auth.ok) return authFailure(ctx, auth, "text");
     // Streams count until their connection is really over (ended), not
     // only while their subscriber lives: a dropped client whose socket an
@@ -347,6 +365,7 @@ export function createHttpHandler(
       retryMs: options.retryMs,
       address: ctx.address,
       expiresAt: auth.grant.expiresAt,
+      user: auth.grant.user,
     });
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
@@ -375,7 +394,13 @@ export function createHttpHandler(
     ctx: Context,
   ): Promise<Response> {
     // Credentials before the body: a refused publisher costs no reading.
-    const denied = await checkPublisher(request, channels, ctx, "json");
+    const denied = await checkPublisher(
+      request,
+      target.path,
+      channels,
+      ctx,
+      "json",
+    );
     if (denied) {
       await request.body?.cancel();
       return denied;

@@ -52,6 +52,9 @@ async function withConfig<T>(
 Deno.test("parseOptions: defaults", async () => {
   const options = await parseOptions([]);
   const expected: Options = {
+    authUrl: undefined,
+    authTimeout: 2,
+    authCache: 0,
     help: false,
     nodaemon: false,
     urlPath: "/",
