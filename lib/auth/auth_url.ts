@@ -56,6 +56,8 @@ export interface AuthUrlConfig {
   readonly cacheMs: number;
   /** Questions in flight at once (default {@linkcode AUTH_URL_MAX_IN_FLIGHT}). */
   readonly maxInFlight?: number;
+  /** Decisions cached at most (default {@linkcode AUTH_URL_MAX_CACHED}). */
+  readonly maxCached?: number;
 }
 
 /** What the application is asked about one request. */
@@ -98,6 +100,11 @@ export class AuthUrl {
     return this.#inFlight;
   }
 
+  /** Questions waiting for a place now, for tests and reports. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /**
    * The application's decision on `question`: allowed (narrowed to the
    * channels asked for, with the expiry and user it named) or refused with
@@ -115,7 +122,7 @@ export class AuthUrl {
     }
     const result = await this.#fetchDecision(question);
     if (key !== "") {
-      if (this.#cache.size >= AUTH_URL_MAX_CACHED) {
+      if (this.#cache.size >= (this.#config.maxCached ?? AUTH_URL_MAX_CACHED)) {
         // Oldest first: the first key of the Map.
         this.#cache.delete(this.#cache.keys().next().value!);
       }

@@ -26,8 +26,11 @@ export interface AppCall {
   readonly authorization: string | null;
 }
 
-/** How the application answers a question; `null`: it never answers. */
-export type Decide = (call: AppCall) => Response | null;
+/**
+ * How the application answers a question: at once, later (a promise), or
+ * never (`null`).
+ */
+export type Decide = (call: AppCall) => Response | Promise<Response> | null;
 
 /** A running application. */
 export interface AuthApp extends AsyncDisposable {
@@ -63,7 +66,7 @@ export function startAuthApp(decide: Decide): AuthApp {
       };
       calls.push(call);
       changed.notify();
-      const answer = decide(call);
+      const answer = await decide(call);
       if (answer !== null) return answer;
       // Never answers: held until the hub hangs up or the app closes.
       hanging++;
