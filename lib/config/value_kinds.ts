@@ -85,30 +85,30 @@ export function text(
 }
 
 /**
- * An absolute URL with one of `protocols` (such as `"https:"`); shown
- * without a password, since `/status` lists every option's value.
+ * An absolute URL with one of `protocols` (such as `"https:"`), without a
+ * user or password: it is logged and shown in `/status` as it is.
  */
 export function url(...protocols: string[]): ValueKind<string> {
   return {
     type: "string",
     parse(raw, name) {
       const value = String(raw);
-      if (
-        !URL.canParse(value) || !protocols.includes(new URL(value).protocol)
-      ) {
+      const parsed = URL.canParse(value) ? new URL(value) : undefined;
+      if (!parsed || !protocols.includes(parsed.protocol)) {
         throw usageError(
           `${name} must be a URL starting with ${
             protocols.map((p) => p + "//").join(" or ")
           }, got ${JSON.stringify(value)}`,
         );
       }
+      if (parsed.username !== "" || parsed.password !== "") {
+        throw usageError(
+          `${name} must not hold a user or password (it is logged and shown in /status)`,
+        );
+      }
       return value;
     },
-    show(value) {
-      const parsed = new URL(value);
-      if (parsed.password !== "") parsed.password = "***";
-      return parsed.href;
-    },
+    show: (value) => value,
   };
 }
 
