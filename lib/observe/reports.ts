@@ -81,7 +81,7 @@ export interface ServerView {
 
 /**
  * The configuration as reports show it: every option the table does not
- * mark secret, a Redis or auth URL without its password, and only whether TLS and
+ * mark secret, a Redis URL without its password, and only whether TLS and
  * credentials are configured.
  */
 export function publicOptions(config: ServerConfig): Record<string, unknown> {
@@ -97,10 +97,6 @@ export function publicOptions(config: ServerConfig): Record<string, unknown> {
     redis: config.redis === undefined
       ? undefined
       : redactRedisUrl(config.redis),
-    // The application's URL may carry a password too.
-    authUrl: config.authUrl === undefined
-      ? undefined
-      : OPTION_TABLE.authUrl.kind.show(config.authUrl),
     tls: config.tls !== undefined,
     publishToken: auth?.publishToken !== undefined,
     jwt: auth?.jwtSecret !== undefined || auth?.jwtPublicKey !== undefined,
