@@ -39,6 +39,8 @@ export interface Grant {
   readonly patterns: readonly string[] | null;
   /** When the credential stops being valid (ms since epoch), if ever. */
   readonly expiresAt?: number;
+  /** Who the credential names (the auth URL's `user`), for the admin views. */
+  readonly user?: string;
 }
 
 /** Checks publish and subscribe credentials against the configuration. */

@@ -93,6 +93,8 @@ export interface SubscribeOptions {
   readonly address?: string;
   /** End the stream at this time (ms since epoch), when its token expires. */
   readonly expiresAt?: number;
+  /** Who the client is (the auth URL's `user`), if known. */
+  readonly user?: string;
   /**
    * Hold live events back until `Subscriber.release()`: the caller fetches a
    * replay from elsewhere (Redis) after the subscriber joined the fan-out.
@@ -299,6 +301,7 @@ export class Hub implements Disposable {
         this.clientsFrom(options.address) + 1,
       );
     }
+    subscriber.user = options.user;
     if (options.expiresAt !== undefined) {
       subscriber.expiresAt = options.expiresAt;
       this.#expiring.add(subscriber);

@@ -18,6 +18,8 @@ import {
   bearerToken,
   cookieValue,
 } from "../auth/auth.ts";
+import type { AuthUrl } from "../auth/auth_url.ts";
+import { alsoAskApp } from "./app_auth.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
 import type { Broker } from "../broker/broker.ts";
 import {
@@ -52,7 +54,7 @@ import {
   whole,
   type WholeAnswer,
 } from "./answers.ts";
-import type { Subscriber } from "../core/subscriber.ts";
+import type { HttpAnswer, HttpHandler, HttpRequest } from "./exchange.ts";
 import { historyAnswer, wantsJson } from "./history_answer.ts";
 
 /** Settings of the HTTP handler. */
@@ -84,6 +86,8 @@ export interface HttpHandlerOptions {
   readonly retryMs?: number;
   /** Who may publish and subscribe. */
   readonly auth: Authorizer;
+  /** The application asked as well (`--auth-url`), if any. */
+  readonly authUrl?: AuthUrl;
   /** Cookie that may carry a subscriber's token. */
   readonly authCookie?: string;
   /** Allowed origins; `["*"]` allows any (without credentials). */
@@ -104,51 +108,6 @@ export interface HttpHandlerOptions {
    */
   readonly halting?: () => boolean;
 }
-
-/**
- * An event stream to open: the engine sends `headers` with status 200,
- * then the subscriber's bytes (read with `take`/`whenReadable`) until it
- * ends, and calls `ended` once the stream is over, however it ended.
- */
-export interface StreamAnswer {
-  readonly kind: "stream";
-  readonly subscriber: Subscriber;
-  readonly headers: Readonly<Record<string, string>>;
-  ended(): void;
-}
-
-/** What the handler answers: a whole response, or an event stream. */
-export type HttpAnswer = WholeAnswer | StreamAnswer;
-
-/**
- * The parts of a request the handler reads. A `Request` is one (what
- * `Deno.serve` gives); the lean engine gives a lighter object of its own.
- */
-export interface HttpRequest {
-  readonly method: string;
-  /** An absolute URL on a fixed origin: only its target is read. */
-  readonly url: string;
-  readonly headers: HeaderLookup;
-  /** The body, read only when the handler wants it. */
-  readonly body: ReadableStream<Uint8Array> | null;
-}
-
-/** Header lookup by case-insensitive name, as `Headers` does it. */
-export interface HeaderLookup {
-  get(name: string): string | null;
-  has(name: string): boolean;
-}
-
-/** What an engine tells the handler of a request's connection. */
-export interface RequestInfo {
-  readonly remoteAddr: Deno.NetAddr;
-}
-
-/** The request handler both HTTP engines serve. */
-export type HttpHandler = (
-  request: HttpRequest,
-  info: RequestInfo,
-) => Promise<HttpAnswer>;
 
 /**
  * Builds the request handler that both HTTP engines serve (the lean one
@@ -259,7 +218,7 @@ export function createHttpHandler(
     // HEAD is authorised as the subscription it describes, and never
     // publishes: it answers what GET would, without a stream.
     if (method === "HEAD") {
-      return await subscribe(request, params, channels, ctx);
+      return await subscribe(request, params, path, channels, ctx);
     }
 
     let query: PublishRequest;
@@ -276,24 +235,31 @@ export function createHttpHandler(
           "publishing by GET is switched off (--no-get-publish); use POST",
         );
       }
-      const denied = await checkPublisher(request, channels, ctx);
+      const denied = await checkPublisher(request, path, channels, ctx);
       if (denied) return denied;
       return await publish(channels, query, ctx, "text");
     }
-    return await subscribe(request, params, channels, ctx);
+    return await subscribe(request, params, path, channels, ctx);
   };
 
   /** A refusal when the request may not publish to `channels`, else null. */
   async function checkPublisher(
     request: HttpRequest,
+    path: string,
     channels: string[],
     ctx: Context,
     answer: "text" | "json" = "text",
   ): Promise<WholeAnswer | null> {
-    const result = await options.auth.checkPublish(
-      bearerToken(request.headers.get("authorization")),
-      channels,
+    const result = await alsoAskApp(
+      options.authUrl,
+      await options.auth.checkPublish(
+        bearerToken(request.headers.get("authorization")),
+        channels,
+      ),
+      { action: "publish", request, path, channels, ctx, answer },
+      options.onAuthFailure,
     );
+    if ("kind" in result) return result;
     return result.ok ? null : authFailure(ctx, result, answer);
   }
 
@@ -311,6 +277,7 @@ export function createHttpHandler(
   async function subscribe(
     request: HttpRequest,
     params: URLSearchParams,
+    path: string,
     channels: string[],
     ctx: Context,
   ): Promise<HttpAnswer> {
@@ -326,14 +293,20 @@ export function createHttpHandler(
         return text(ctx, 400, `Last-Event-ID: ${error.message}`);
       }
     }
-    const auth = await options.auth.checkSubscribe(
-      bearerToken(request.headers.get("authorization")) ??
-        (options.authCookie === undefined
-          ? undefined
-          : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
-        params.get("access_token") ?? undefined,
-      channels,
+    const auth = await alsoAskApp(
+      options.authUrl,
+      await options.auth.checkSubscribe(
+        bearerToken(request.headers.get("authorization")) ??
+          (options.authCookie === undefined
+            ? undefined
+            : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
+          params.get("access_token") ?? undefined,
+        channels,
+      ),
+      { action: "subscribe", request, path, channels, ctx, answer: "text" },
+      options.onAuthFailure,
     );
+    if ("kind" in auth) return auth;
     if (!auth.ok) return authFailure(ctx, auth, "text");
     // Asked for JSON: the history as one answer, no stream, no client slot.
     if (wantsJson(request.headers.get("accept"))) {
@@ -372,6 +345,7 @@ export function createHttpHandler(
       retryMs: options.retryMs,
       address: ctx.address,
       expiresAt: auth.grant.expiresAt,
+      user: auth.grant.user,
     });
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
@@ -400,7 +374,13 @@ export function createHttpHandler(
     ctx: Context,
   ): Promise<WholeAnswer> {
     // Credentials before the body: a refused publisher costs no reading.
-    const denied = await checkPublisher(request, channels, ctx, "json");
+    const denied = await checkPublisher(
+      request,
+      target.path,
+      channels,
+      ctx,
+      "json",
+    );
     if (denied) {
       await request.body?.cancel();
       return denied;

@@ -18,7 +18,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
-import type { HttpHandler } from "./handler.ts";
+import type { HttpHandler } from "./exchange.ts";
 import { headerOf, toResponse, type WholeAnswer } from "./answers.ts";
 import { type Subscriber } from "../core/subscriber.ts";
 

@@ -7,12 +7,12 @@ import { RateLimiter } from "../../lib/auth/rate_limit.ts";
 import { MemoryBroker } from "../../lib/broker/memory_broker.ts";
 import type { Dispatcher } from "../../lib/core/dispatch.ts";
 import { Hub } from "../../lib/core/hub.ts";
-import {
-  createHttpHandler,
-  type HttpAnswer,
-  type HttpHandler,
-  type StreamAnswer,
-} from "../../lib/http/handler.ts";
+import { createHttpHandler } from "../../lib/http/handler.ts";
+import type {
+  HttpAnswer,
+  HttpHandler,
+  StreamAnswer,
+} from "../../lib/http/exchange.ts";
 import { InstructionError } from "../../lib/protocol/instruction.ts";
 import { toResponse } from "../../lib/http/answers.ts";
 import { BIG, NO_KEEPALIVE, text } from "../helpers/hub_bytes.ts";

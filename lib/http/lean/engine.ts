@@ -43,7 +43,7 @@ import type {
   HttpHandler,
   HttpRequest,
   StreamAnswer,
-} from "../handler.ts";
+} from "../exchange.ts";
 import { headerOf, whole } from "../answers.ts";
 import type { BodyState } from "./body.ts";
 import { latin1 } from "./body.ts";

@@ -14,7 +14,7 @@
 import { BodyState, chunkedBody, ConnReader, lengthBody } from "./body.ts";
 import { hasToken, type ParsedHead } from "./head.ts";
 import type { SocketConn } from "./socket_conn.ts";
-import type { HeaderLookup, HttpRequest } from "../handler.ts";
+import type { HeaderLookup, HttpRequest } from "../exchange.ts";
 
 /**
  * The most bytes of a request body the handler left unread (by its

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { StreamAnswer } from "../handler.ts";
+import type { StreamAnswer } from "../exchange.ts";
 import type { Subscriber } from "../../core/subscriber.ts";
 import { encodeHead } from "./response.ts";
 import type { SocketConn } from "./socket_conn.ts";
