@@ -35,6 +35,12 @@ export interface HttpRequest {
   readonly headers: HeaderLookup;
   /** The body, read only when the handler wants it. */
   readonly body: ReadableStream<Uint8Array> | null;
+  /**
+   * The whole body, when it has already arrived with the head (most small
+   * POSTs do): no stream or timer is needed to read it. Undefined when it
+   * has not, or the engine cannot tell.
+   */
+  bufferedBody?(): Uint8Array | undefined;
 }
 
 /** Header lookup by case-insensitive name, as `Headers` does it. */

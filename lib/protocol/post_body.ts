@@ -65,6 +65,8 @@ export interface PublishRequest {
 export interface BodySource {
   readonly headers: { get(name: string): string | null };
   readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body if it has arrived already (see `http/exchange.ts`). */
+  bufferedBody?(): Uint8Array | undefined;
 }
 
 /**
@@ -85,6 +87,8 @@ export async function readBody(
       `body of ${declared} bytes is over the limit of ${maxBytes}`,
     );
   }
+  const arrived = request.bufferedBody?.();
+  if (arrived !== undefined) return arrived;
   if (!request.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let total = 0; // counted as it comes, so an endless body stops at the limit

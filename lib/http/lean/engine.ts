@@ -56,7 +56,8 @@ import {
 } from "./head.ts";
 import { buildRequest, canSkipRest, clientKeepsAlive } from "./request.ts";
 import { encodeHead, simpleResponse } from "./response.ts";
-import { SocketConn } from "./socket_conn.ts";
+import { INTERRUPTED, SocketConn } from "./socket_conn.ts";
+import { ReadDeadlines } from "./deadlines.ts";
 import { writeStream } from "./stream.ts";
 
 const logger = getLogger(["sse-server", "http"]);
@@ -77,7 +78,6 @@ export interface LeanHttpOptions {
 }
 
 /** The head timer fired. */
-const TIMED_OUT = Symbol("timed out");
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -100,6 +100,8 @@ export class LeanHttpServer {
    * between requests.
    */
   readonly #readingHead = new Set<SocketConn>();
+  /** Head timeouts, one timer for all. */
+  readonly #deadlines: ReadDeadlines;
   readonly #tasks = new Set<Promise<void>>();
   /** Settles when the listener has closed (after shutdown). */
   readonly #listenerClosed = Promise.withResolvers<void>();
@@ -115,6 +117,7 @@ export class LeanHttpServer {
     this.#addr = addr;
     this.#options = options;
     this.#handler = handler;
+    this.#deadlines = new ReadDeadlines(options.headTimeoutMs);
     // With TLS a connection is served once its handshake is done; a failed
     // handshake is logged and closes that connection only.
     if (options.tls) {
@@ -205,6 +208,7 @@ export class LeanHttpServer {
       for (const conn of this.#readingHead) conn.close();
     }
     while (this.#tasks.size > 0) await Promise.all(this.#tasks);
+    this.#deadlines[Symbol.dispose]();
     await this.#listenerClosed.promise;
   }
 
@@ -380,10 +384,7 @@ export class LeanHttpServer {
     // Pipelined bytes beyond a full buffer: the head ends in the buffer or
     // is too large, so these belong to what follows it.
     const beyond = carried.subarray(length);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), headTimeoutMs);
-    });
+    this.#deadlines.set(conn, Date.now() + headTimeoutMs);
     try {
       let from = 0;
       while (true) {
@@ -418,8 +419,8 @@ export class LeanHttpServer {
         const into = skip > 0
           ? buffer.subarray(0, Math.min(skip, buffer.length))
           : buffer.subarray(length);
-        const n = await Promise.race([conn.read(into), timeout]);
-        if (n === TIMED_OUT) {
+        const n = await conn.readInterruptibly(into);
+        if (n === INTERRUPTED) {
           if (length === 0 && keptAlive) return null;
           throw new HeadError(408, "request head not received in time");
         }
@@ -431,7 +432,8 @@ export class LeanHttpServer {
         else length += n;
       }
     } finally {
-      clearTimeout(timer);
+      this.#deadlines.clear(conn);
+      conn.clearInterrupt();
     }
   }
 }

@@ -53,20 +53,31 @@ class LeanRequest implements HttpRequest {
   readonly headers: HeaderLookup;
   #body: ReadableStream<Uint8Array> | null | undefined;
   #makeBody: () => ReadableStream<Uint8Array> | null;
+  #takeBody: () => Uint8Array | undefined;
 
   constructor(
     head: ParsedHead,
     makeBody: () => ReadableStream<Uint8Array> | null,
+    takeBody: () => Uint8Array | undefined,
   ) {
     this.method = head.method;
     this.url = `http://localhost${head.target}`;
     this.headers = head.headers;
     this.#makeBody = makeBody;
+    this.#takeBody = takeBody;
   }
 
   get body(): ReadableStream<Uint8Array> | null {
     if (this.#body === undefined) this.#body = this.#makeBody();
     return this.#body;
+  }
+
+  bufferedBody(): Uint8Array | undefined {
+    if (this.#body !== undefined) return undefined;
+    const bytes = this.#takeBody();
+    // Taken whole: the stream, if asked for after all, is empty.
+    if (bytes !== undefined) this.#body = null;
+    return bytes;
   }
 }
 
@@ -105,6 +116,12 @@ export function buildRequest(
         : length > 0
         ? lengthBody(reader, length, state)
         : null,
+    () => {
+      if (!mayHaveBody || chunked || length === 0) return undefined;
+      const bytes = reader.takeIfBuffered(length);
+      if (bytes !== undefined) state.ended();
+      return bytes;
+    },
   );
   return { request, body: state };
 }
