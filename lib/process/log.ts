@@ -24,6 +24,8 @@ export interface LogOptions {
   readonly stdout: boolean;
   /** Append to this file (created if missing). */
   readonly file?: string;
+  /** Least severe records written (default `info`). */
+  readonly level?: "debug" | "info" | "warning" | "error";
 }
 
 const encoder = new TextEncoder();
@@ -83,7 +85,11 @@ export async function setupLogging(options: LogOptions): Promise<Logging> {
     reset: true,
     sinks,
     loggers: [
-      { category: ["sse-server"], lowestLevel: "info", sinks: names },
+      {
+        category: ["sse-server"],
+        lowestLevel: options.level ?? "info",
+        sinks: names,
+      },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: names },
     ],
   });
