@@ -31,10 +31,18 @@ export interface LogOptions {
 const encoder = new TextEncoder();
 const logger = getLogger(["sse-server", "log"]);
 
+/** The time stamp of the last second formatted, reused within it. */
+let stampSecond = -1;
+let stampText = "";
+
 /** Formats a record as one log line, newline included. */
 export function formatRecord(record: LogRecord): string {
-  const iso = new Date(record.timestamp).toISOString();
-  const stamp = `${iso.slice(0, 10)} ${iso.slice(11, 19)}+0000`;
+  const second = Math.floor(record.timestamp / 1000);
+  if (second !== stampSecond) {
+    const iso = new Date(second * 1000).toISOString();
+    stampSecond = second;
+    stampText = `${iso.slice(0, 10)} ${iso.slice(11, 19)}+0000`;
+  }
   let message = "";
   for (let i = 0; i < record.message.length; i++) {
     const part = record.message[i];
@@ -46,7 +54,10 @@ export function formatRecord(record: LogRecord): string {
     ? ""
     : `${record.level}: `;
   // A record never spans lines, whatever a value held.
-  return `${stamp} ${level}${message.replaceAll(/[\r\n]/g, " ")}\n`;
+  if (message.includes("\n") || message.includes("\r")) {
+    message = message.replaceAll(/[\r\n]/g, " ");
+  }
+  return `${stampText} ${level}${message}\n`;
 }
 
 /** The configured logging: reopen the file, or dispose to flush and close. */
