@@ -32,7 +32,9 @@ import {
   nchanModule,
   PROJECT_ROOT,
   type ServerLog,
+  type ServerName,
   startCluster,
+  startFloor,
   startNchan,
   startOurs,
   type Target,
@@ -51,6 +53,9 @@ const USAGE = `Usage: deno task bench [options]
                         (default 3, 1 with --quick)
   --peer nchan          also run every scenario against nginx + nchan and
                         show ours / nchan ratios
+  --floor               also run channels and users against the floor
+                        server (scripts/bench/floor_server.ts): the least
+                        a Deno node:net server spends per publish
   --subscribers N       subscribers of every scenario (one fanout size)
   --duration S          seconds of publishing per run
   --publisher KIND      control, post or query (GET ?message=…), for
@@ -110,6 +115,7 @@ const { values } = parseArgs({
     scenario: { type: "string", multiple: true, default: [] },
     runs: { type: "string" },
     peer: { type: "string" },
+    floor: { type: "boolean", default: false },
     subscribers: { type: "string" },
     duration: { type: "string" },
     publisher: { type: "string", multiple: true, default: [] },
@@ -253,21 +259,28 @@ if (!jsonOnly) {
   );
 }
 
-const servers: ("sse-server" | "nchan")[] = values.peer === "nchan"
-  ? ["sse-server", "nchan"]
-  : ["sse-server"];
+const servers: ServerName[] = [
+  "sse-server",
+  ...(values.peer === "nchan" ? ["nchan" as const] : []),
+];
 // nchan has nothing like several instances sharing a stream of events.
-const serversOf = (kind: string) =>
-  kind === "cluster" ? servers.filter((s) => s === "sse-server") : servers;
+const serversOf = (kind: string): ServerName[] =>
+  kind === "cluster"
+    ? servers.filter((s) => s === "sse-server")
+    // The floor serves only what the per-request scenarios need.
+    : kind === "channels" && values.floor
+    ? [...servers, "floor"]
+    : servers;
 const remarkOf = (kind: string) =>
   values.peer === "nchan" && kind === "cluster"
     ? "no nchan counterpart: no ratio"
     : undefined;
 const publishersOf = (
-  server: "sse-server" | "nchan",
+  server: ServerName,
   kind: string,
 ): PublisherKind[] => {
   if (server === "nchan") return ["post"];
+  if (server === "floor") return ["post", "query"];
   if (kind === "idle") return ["post"];
   if (publishers.length > 0) return publishers;
   // Few subscribers per channel: the per-request path, also by GET query.
@@ -302,7 +315,9 @@ for (const scenario of scenarios) {
         const row = scenarioRows.get(`${server}/${publisher}`)!;
         let target: Target | undefined;
         try {
-          target = server === "nchan"
+          target = server === "floor"
+            ? await startFloor()
+            : server === "nchan"
             ? await startNchan({
               dir,
               connections: connectionsOf(scenario),
@@ -376,7 +391,7 @@ for (const scenario of scenarios) {
 }
 
 const peerRowOf = (row: Row) =>
-  row.server === "sse-server"
+  row.server !== "nchan"
     ? rows.find((r) => r.scenario === row.scenario && r.server === "nchan")
     : undefined;
 const ratioOf = (row: Row) => {

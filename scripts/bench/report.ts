@@ -6,6 +6,7 @@
  */
 
 import type { RunMetrics } from "./runner.ts";
+import type { ServerName } from "./servers.ts";
 import { median } from "./stats.ts";
 
 /** Every run of one scenario × server × publisher. */
@@ -13,7 +14,7 @@ export interface Row {
   readonly scenario: string;
   readonly kind: string;
   readonly description: string;
-  readonly server: "sse-server" | "nchan";
+  readonly server: ServerName;
   readonly publisher: string;
   readonly runs: (RunMetrics | { error: string })[];
   /** Said at the end of the note (e.g. that there is no peer to compare with). */

@@ -10,9 +10,12 @@
 
 import { childrenOf } from "./proc.ts";
 
+/** Who is measured: ours, the peer, or the floor (`floor_server.ts`). */
+export type ServerName = "sse-server" | "nchan" | "floor";
+
 /** A running server under test. */
 export interface Target {
-  readonly name: "sse-server" | "nchan";
+  readonly name: ServerName;
   readonly host: string;
   /** Where events are POSTed (a cluster: the first instance). */
   readonly httpPort: number;
@@ -644,5 +647,52 @@ export async function startCluster(options: ClusterOptions): Promise<Target> {
     backendPids: () => [redis.pid],
     diagnostics,
     stop,
+  };
+}
+
+/**
+ * Starts the floor server (`floor_server.ts`): the least a Deno `node:net`
+ * server spends per publish, for the per-request scenarios.
+ */
+export async function startFloor(): Promise<Target> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "--allow-net",
+      new URL("./floor_server.ts", import.meta.url).pathname,
+      String(port),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = drain(child.stderr);
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + 15_000;
+  let ready = false;
+  while (Date.now() < deadline && !exited && !ready) {
+    try {
+      (await Deno.connect({ hostname: HOST, port })).close();
+      ready = true;
+    } catch {
+      await sleep(50);
+    }
+  }
+  if (!ready) {
+    await terminate(child, "SIGKILL", 1000);
+    throw new Error(`the floor server did not start\nstderr: ${stderr()}`);
+  }
+  return {
+    name: "floor",
+    host: HOST,
+    httpPort: port,
+    subscribePrefix: "/",
+    publishPrefix: "/",
+    pids: () => [child.pid],
+    diagnostics: () => stderr(),
+    stop: () => terminate(child, "SIGTERM", 5000),
   };
 }
