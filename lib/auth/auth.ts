@@ -39,6 +39,8 @@ export interface Grant {
   readonly patterns: readonly string[] | null;
   /** When the credential stops being valid (ms since epoch), if ever. */
   readonly expiresAt?: number;
+  /** Who holds it (the JWT `sub` claim), shown by the admin's channel view. */
+  readonly user?: string;
 }
 
 /** Checks publish and subscribe credentials against the configuration. */
@@ -183,6 +185,7 @@ export class Authorizer {
       grant: {
         patterns,
         ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
+        ...(typeof payload.sub === "string" ? { user: payload.sub } : {}),
       },
     };
   }

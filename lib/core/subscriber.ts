@@ -82,6 +82,8 @@ export class Subscriber {
   lastEventId: string | undefined;
   /** When the subscriber's credential runs out (ms since epoch), if ever. */
   expiresAt: number | undefined;
+  /** Who the client is (the JWT `sub`), if known: for the admin. */
+  user: string | undefined;
 
   /** Own arrays, and shared chunks it gets every part of (enqueueShared). */
   #queue: (Uint8Array | SharedChunk)[] = [];

@@ -347,6 +347,7 @@ export function createHttpHandler(
       retryMs: options.retryMs,
       address: ctx.address,
       expiresAt: auth.grant.expiresAt,
+      user: auth.grant.user,
     });
     // Settles when the stream is over; rejects when the client went away.
     // Either way the subscriber is done (a no-op if it already closed).
