@@ -229,16 +229,16 @@ export class History {
   /**
    * Forgets everything `channel` keeps (the admin's `DELETE /channels`).
    * A client that reconnects after an event dropped here is told of a gap
-   * ("expired"), as when events age out. True when anything was kept.
+   * ("expired"), as when events age out. Returns how many it kept.
    */
-  clear(channel: string, now = Date.now()): boolean {
+  clear(channel: string, now = Date.now()): number {
     const log = this.#channels.get(channel);
-    if (!log) return false;
-    const had = log.size > 0;
+    if (!log) return 0;
+    const kept = log.size;
     while (log.size > 0) this.#drop(log, now);
     this.#forgottenSeq = Math.max(this.#forgottenSeq, log.droppedSeq);
     this.#channels.delete(channel);
-    return had;
+    return kept;
   }
 
   /**
