@@ -113,7 +113,7 @@ export class ChannelAdmin {
       readonly clients: {
         id: number;
         address: string;
-        connectedSince: string;
+        connectedAt: string;
         user: string | null;
       }[];
     }
@@ -124,7 +124,7 @@ export class ChannelAdmin {
       clients: this.#subscribersOf(name).map((sub) => ({
         id: sub.id,
         address: sub.remoteAddr,
-        connectedSince: sub.connectedAt.toISOString(),
+        connectedAt: sub.connectedAt.toISOString(),
         user: sub.user ?? null,
       })),
     };

@@ -32,7 +32,7 @@ interface ChannelDetail extends ChannelView {
   clients: {
     id: number;
     address: string;
-    connectedSince: string;
+    connectedAt: string;
     user: string | null;
   }[];
 }
@@ -138,9 +138,21 @@ testBothEngines(
       },
     );
     assert.deepEqual(news.body.clients.map((c) => c.user), ["alice", null]);
+    // /status shows the user too.
+    const status = await admin<
+      { clients: { id: number; user: string | null }[] }
+    >(
+      base,
+      "GET",
+      "/status",
+    );
+    assert.equal(
+      status.body.clients.find((c) => c.id === news.body.clients[0].id)?.user,
+      "alice",
+    );
     for (const client of news.body.clients) {
       assert.match(client.address, /^127\.0\.0\.1:\d+$/);
-      assert.ok(Date.now() - Date.parse(client.connectedSince) < 60_000);
+      assert.ok(Date.now() - Date.parse(client.connectedAt) < 60_000);
     }
     // Names are percent-decoded.
     const accentedView = await admin<ChannelDetail>(
