@@ -70,6 +70,24 @@ end
 return #entries
 `;
 
+// For each key: how many entries and the newest one's id ('' if none),
+// in one round trip however many channels there are.
+const HISTORY_SCRIPT = `
+local out = {}
+for _, key in ipairs(KEYS) do
+  local len = 0
+  local last = ''
+  if redis.call('EXISTS', key) == 1 then
+    len = redis.call('XLEN', key)
+    local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    if newest[1] then last = newest[1][1] end
+  end
+  out[#out + 1] = len
+  out[#out + 1] = last
+end
+return out
+`;
+
 /** Counts and channel history in Redis, over the cluster's connection. */
 export class RedisChannels {
   readonly #client: Client;
@@ -154,14 +172,24 @@ export class RedisChannels {
         }
       }
     }
+    // Events published to no channel are kept under the empty name.
+    const named = keys.filter((key) => key !== this.#channelPrefix);
     const found: ChannelHistory[] = [];
-    for (const key of keys) {
-      const name = key.slice(this.#channelPrefix.length);
-      if (name === "") continue; // events published to no channel
-      const events = await this.#client.xLen(key);
-      if (events === 0) continue;
-      const last = await this.#client.xRevRange(key, "+", "-", { COUNT: 1 });
-      found.push({ name, events, lastEventId: last?.[0]?.id ?? null });
+    for (let at = 0; at < named.length; at += 1000) {
+      const batch = named.slice(at, at + 1000);
+      const flat = await this.#client.eval(HISTORY_SCRIPT, {
+        keys: batch,
+        arguments: [],
+      }) as (number | string)[];
+      batch.forEach((key, i) => {
+        const events = Number(flat[2 * i]);
+        if (events === 0) return;
+        found.push({
+          name: key.slice(this.#channelPrefix.length),
+          events,
+          lastEventId: String(flat[2 * i + 1]) || null,
+        });
+      });
     }
     return found;
   }
