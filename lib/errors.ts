@@ -105,3 +105,13 @@ export class ShuttingDownError extends UnavailableError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * The application behind `--auth-url` gave no usable answer: none within
+ * `--auth-timeout`, a status other than 2xx, 401 or 403, or a body that
+ * is not the JSON it may send. Refused with 503: a failing application
+ * never opens the door.
+ */
+export class AuthServiceError extends UnavailableError {
+  override name = "AuthServiceError";
+}

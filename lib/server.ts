@@ -28,6 +28,7 @@ import {
 } from "./errors.ts";
 import { FifoInput } from "./inputs/fifo.ts";
 import { Authorizer, type AuthResult } from "./auth/auth.ts";
+import { AuthUrl } from "./auth/auth_url.ts";
 import { checkNames } from "./protocol/limits.ts";
 import { RateLimiter } from "./auth/rate_limit.ts";
 import { describe, Hub, type PublishResult } from "./core/hub.ts";
@@ -139,9 +140,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     server.#presence = presence;
     const channelAdmin = new ChannelAdmin({
       hub,
-      get broker() {
-        return server.#broker;
-      },
+      broker: () => server.#broker,
       presence,
     });
     const limits = config;
@@ -192,6 +191,13 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       }
       server.#http = await listenHttp(config, server.#broker, server, {
         auth,
+        // Asked for HTTP subscriptions and publishes only: the control
+        // port and the FIFO are local, trusted inputs.
+        authUrl: config.authUrl === undefined ? undefined : new AuthUrl({
+          url: config.authUrl,
+          timeoutMs: config.authTimeout * 1000,
+          cacheMs: config.authCache * 1000,
+        }),
         authCookie: config.authCookie,
         corsOrigins: config.corsOrigins,
         names: limits,

@@ -41,20 +41,22 @@ import {
 const USAGE = `Usage: deno task bench [options]
 
   --quick               small and short: 200 subscribers, 1 run (a smoke test)
-  --scenario NAME       fanout, fanout-1k, fanout-10k, steady, channels, idle,
-                        churn, cluster, flood (repeatable; default: all
-                        but flood); cluster runs 3 instances sharing a
-                        redis-server it starts; flood is fanout-10k without
-                        a window (1,000 subscribers with --quick; memory
-                        can reach GBs)
+  --scenario NAME       fanout, fanout-1k, fanout-10k, steady, channels,
+                        users, idle, churn, cluster, flood (repeatable;
+                        default: all but flood); cluster runs 3 instances
+                        sharing a redis-server it starts; flood is
+                        fanout-10k without a window (1,000 subscribers with
+                        --quick; memory can reach GBs)
   --runs K              runs of each scenario; the table shows medians
                         (default 3, 1 with --quick)
   --peer nchan          also run every scenario against nginx + nchan and
                         show ours / nchan ratios
   --subscribers N       subscribers of every scenario (one fanout size)
   --duration S          seconds of publishing per run
-  --publisher KIND      control or post, for sse-server (repeatable;
-                        default both; nchan is always post)
+  --publisher KIND      control, post or query (GET ?message=…), for
+                        sse-server (repeatable; default control and post,
+                        and query too in channels and users; nchan is
+                        always post)
   --workers N           subscriber worker threads (default 2)
   --window N            when saturating, most events published and not yet
                         received by the slowest subscriber of their channel,
@@ -136,7 +138,9 @@ if (values.peer !== undefined && values.peer !== "nchan") {
 }
 const publishers = values.publisher as PublisherKind[];
 for (const p of publishers) {
-  if (p !== "control" && p !== "post") fail(`unknown publisher ${p}`);
+  if (p !== "control" && p !== "post" && p !== "query") {
+    fail(`unknown publisher ${p}`);
+  }
 }
 const quick = values.quick;
 const runs = int(values.runs, "--runs", quick ? 1 : 3);
@@ -265,7 +269,11 @@ const publishersOf = (
 ): PublisherKind[] => {
   if (server === "nchan") return ["post"];
   if (kind === "idle") return ["post"];
-  return publishers.length > 0 ? publishers : ["control", "post"];
+  if (publishers.length > 0) return publishers;
+  // Few subscribers per channel: the per-request path, also by GET query.
+  return kind === "channels"
+    ? ["control", "post", "query"]
+    : ["control", "post"];
 };
 
 const rows: Row[] = [];

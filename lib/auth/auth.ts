@@ -39,7 +39,10 @@ export interface Grant {
   readonly patterns: readonly string[] | null;
   /** When the credential stops being valid (ms since epoch), if ever. */
   readonly expiresAt?: number;
-  /** Who holds it (the JWT `sub` claim), shown by the admin's channel view. */
+  /**
+   * Who the credential names (the JWT `sub` claim, or the auth URL's
+   * `user`), for the admin views.
+   */
   readonly user?: string;
 }
 

@@ -12,6 +12,7 @@
 import type { Hub, PublishResult, SubscribeOptions } from "../core/hub.ts";
 import type { SseEvent } from "../core/sse_format.ts";
 import type { Subscriber } from "../core/subscriber.ts";
+import type { HistoryPage } from "../core/history_page.ts";
 import type { ClusterCommand } from "./commands.ts";
 
 export type { ClusterCommand };
@@ -52,6 +53,17 @@ export interface Broker {
     name: string,
     options: BrokerSubscribeOptions,
   ): Subscriber | Promise<Subscriber>;
+  /**
+   * The events kept for `channels` (empty: every channel) after
+   * `lastEventId` (absent or `earliest`: all of them), oldest first, each
+   * once: what a stream opened with that id would be replayed, as one
+   * answer. Empty when history is off. Rejects with an unavailable error
+   * (HTTP 503) when the history cannot be read.
+   */
+  history(
+    channels: readonly string[],
+    lastEventId: string | undefined,
+  ): HistoryPage | Promise<HistoryPage>;
   /**
    * Resolves true once the broker can store and replay (at once for the
    * memory broker), false when `timeoutMs` passes first.

@@ -14,6 +14,12 @@ import type {
   ChannelHistory,
   ClusterCommand,
 } from "./broker.ts";
+import { EARLIEST } from "../core/history.ts";
+import {
+  type HistoryPage,
+  historyPage,
+  NO_HISTORY,
+} from "../core/history_page.ts";
 
 /** Ids, history and replay in this process's memory. */
 export class MemoryBroker implements Broker {
@@ -39,6 +45,18 @@ export class MemoryBroker implements Broker {
     options: BrokerSubscribeOptions,
   ): Subscriber {
     return this.hub.subscribe(channels, name, options);
+  }
+
+  history(
+    channels: readonly string[],
+    lastEventId: string | undefined,
+  ): HistoryPage {
+    const history = this.hub.history;
+    if (!history.enabled) return NO_HISTORY;
+    return historyPage(
+      history.replay(channels, lastEventId ?? EARLIEST),
+      lastEventId,
+    );
   }
 
   waitReady(): Promise<boolean> {

@@ -21,6 +21,12 @@ import type {
   ChannelHistory,
   ClusterCommand,
 } from "./broker.ts";
+import { EARLIEST } from "../core/history.ts";
+import {
+  type HistoryPage,
+  historyPage,
+  NO_HISTORY,
+} from "../core/history_page.ts";
 import {
   type ClusterOptions,
   compareIds,
@@ -39,14 +45,17 @@ export class RedisBroker implements Broker {
   readonly #channels: RedisChannels;
   /** Whether counts were ever exchanged, so a clean stop withdraws them. */
   #counted = false;
+  /** `--history 0`: nothing is answered from history. */
+  readonly #historyOff: boolean;
 
   private constructor(
     hub: Hub,
     cluster: RedisCluster,
-    options: Pick<ClusterOptions, "prefix" | "commandTimeoutMs">,
+    options: Pick<ClusterOptions, "prefix" | "commandTimeoutMs" | "history">,
   ) {
     this.hub = hub;
     this.#cluster = cluster;
+    this.#historyOff = options.history === 0;
     this.#channels = new RedisChannels(
       cluster.client,
       options.prefix,
@@ -107,6 +116,22 @@ export class RedisBroker implements Broker {
     const { entries, isNew } = await this.#replay(channels, lastEventId);
     subscriber.release(entries, isNew, Date.now());
     return subscriber;
+  }
+
+  /**
+   * Read from Redis as a reconnecting stream's replay is, so both say the
+   * same; with `--history 0` nothing, as the channel streams keep nothing
+   * (the global stream, which all channels would read, is not history).
+   */
+  async history(
+    channels: readonly string[],
+    lastEventId: string | undefined,
+  ): Promise<HistoryPage> {
+    if (this.#historyOff) return NO_HISTORY;
+    return historyPage(
+      await this.#cluster.replay(channels, lastEventId ?? EARLIEST),
+      lastEventId,
+    );
   }
 
   waitReady(timeoutMs: number): Promise<boolean> {

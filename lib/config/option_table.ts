@@ -21,6 +21,7 @@ import {
   port,
   seconds,
   text,
+  url,
   usageError,
 } from "./value_kinds.ts";
 
@@ -337,6 +338,33 @@ export const OPTION_TABLE = {
     kind: text(),
     arg: "NAME",
     help: "a subscriber's JWT may come in this cookie",
+    section: "security",
+  }),
+  authUrl: optional({
+    long: "auth-url",
+    kind: url("http:", "https:"),
+    arg: "URL",
+    help:
+      "ask the application at URL (POST, JSON; Cookie and Authorization forwarded) before each subscription and HTTP publish: 2xx allows, 401/403 refuse, anything else 503",
+    note: "default: off",
+    section: "security",
+  }),
+  authTimeout: option({
+    long: "auth-timeout",
+    kind: seconds(0.01, 3600),
+    default: 2,
+    arg: "SECONDS",
+    help: "time for the --auth-url application to answer; then 503",
+    section: "security",
+  }),
+  authCache: option({
+    long: "auth-cache",
+    kind: seconds(0, 86_400),
+    default: 0,
+    arg: "SECONDS",
+    help:
+      "reuse an --auth-url decision for the same request (same action, channels, path, address, Cookie and Authorization)",
+    note: ": ask every time",
     section: "security",
   }),
   corsOrigins: option({

@@ -84,6 +84,34 @@ export function text(
   };
 }
 
+/**
+ * An absolute URL with one of `protocols` (such as `"https:"`), without a
+ * user or password: it is logged and shown in `/status` as it is.
+ */
+export function url(...protocols: string[]): ValueKind<string> {
+  return {
+    type: "string",
+    parse(raw, name) {
+      const value = String(raw);
+      const parsed = URL.canParse(value) ? new URL(value) : undefined;
+      if (!parsed || !protocols.includes(parsed.protocol)) {
+        throw usageError(
+          `${name} must be a URL starting with ${
+            protocols.map((p) => p + "//").join(" or ")
+          }, got ${JSON.stringify(value)}`,
+        );
+      }
+      if (parsed.username !== "" || parsed.password !== "") {
+        throw usageError(
+          `${name} must not hold a user or password (it is logged and shown in /status)`,
+        );
+      }
+      return value;
+    },
+    show: (value) => value,
+  };
+}
+
 /** Whole numbers from `min` to `max`; `bytes` shows defaults in KiB/MiB. */
 export function integer(
   min: number,

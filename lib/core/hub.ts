@@ -91,13 +91,13 @@ export interface SubscribeOptions {
   readonly address?: string;
   /** End the stream at this time (ms since epoch), when its token expires. */
   readonly expiresAt?: number;
+  /** Who the client is (the JWT `sub` or the auth URL's `user`), if known. */
+  readonly user?: string;
   /**
    * Hold live events back until `Subscriber.release()`: the caller fetches a
    * replay from elsewhere (Redis) after the subscriber joined the fan-out.
    */
   readonly hold?: boolean;
-  /** Who the client is (the JWT `sub`), for the admin's channel view. */
-  readonly user?: string;
 }
 
 /** Totals since the hub started. */

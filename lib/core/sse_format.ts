@@ -69,6 +69,34 @@ export function formatEvent(event: SseEvent): string {
   return text + "\n";
 }
 
+/**
+ * The event that {@linkcode formatEvent} encoded into `text`, as an
+ * EventSource would deliver it: data lines joined with `\n`, the type
+ * `message` when there is no `event:` line. For answering from what history
+ * keeps (encoded bytes) without keeping each event twice.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = formatEvent({ type: "news", data: "one\ntwo", id: "7" });
+ * assert.deepEqual(parseEvent(text), { type: "news", data: "one\ntwo", id: "7" });
+ * ```
+ */
+export function parseEvent(text: string): SseEvent {
+  let type = "message";
+  let id: string | undefined;
+  const data: string[] = [];
+  // Only what formatEvent writes: "name: value" lines, each field once but
+  // data, and the blank line that ends the event.
+  for (const line of text.split("\n")) {
+    if (line.startsWith("data: ")) data.push(line.slice(6));
+    else if (line.startsWith("event: ")) type = line.slice(7);
+    else if (line.startsWith("id: ")) id = line.slice(4);
+  }
+  const event = { type, data: data.join("\n") };
+  return id === undefined ? event : { ...event, id };
+}
+
 /** Encodes the `retry:` field that sets the client's reconnection delay. */
 export function encodeRetry(milliseconds: number): Uint8Array {
   return encoder.encode(`retry: ${Math.trunc(milliseconds)}\n\n`);

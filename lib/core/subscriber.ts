@@ -78,7 +78,7 @@ export class Subscriber {
   lastEventId: string | undefined;
   /** When the subscriber's credential runs out (ms since epoch), if ever. */
   expiresAt: number | undefined;
-  /** Who the client is (the JWT `sub`), if known: for the admin. */
+  /** Who the client is (set once by the hub), if known. */
   user: string | undefined;
 
   /** Own arrays, and shared chunks it gets every part of (enqueueShared). */

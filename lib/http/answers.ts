@@ -3,6 +3,12 @@
  * each saying nothing was published), CORS headers and an event stream's
  * headers. Both engines send them as they are.
  *
+ * A whole answer is a {@linkcode WholeAnswer}, not a `Response`: the lean
+ * engine writes its status, headers and body straight into one socket
+ * write, and only `Deno.serve` makes a `Response` of it. A `Response`
+ * (its headers validated, its body a stream read back asynchronously) cost
+ * the lean engine more per publish than the publish itself.
+ *
  * @module
  */
 
@@ -35,6 +41,46 @@ export interface Context {
   readonly cors: Readonly<Record<string, string>>;
 }
 
+/**
+ * A whole answer: status, headers and an optional body, known at once.
+ * Header names are as the handler writes them; each name once.
+ */
+export interface WholeAnswer {
+  readonly kind: "whole";
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body (text is sent as UTF-8); null for none (204, HEAD). */
+  readonly body: string | null;
+}
+
+/** A whole answer with these parts. */
+export function whole(
+  status: number,
+  headers: Readonly<Record<string, string>>,
+  body: string | null = null,
+): WholeAnswer {
+  return { kind: "whole", status, headers, body };
+}
+
+/** The value of an answer's header, by case-insensitive name. */
+export function headerOf(
+  headers: Readonly<Record<string, string>>,
+  name: string,
+): string | undefined {
+  for (const key in headers) {
+    if (key.toLowerCase() === name) return headers[key];
+  }
+  return undefined;
+}
+
+/** The `Response` `Deno.serve` sends for a whole answer. */
+export function toResponse(answer: WholeAnswer): Response {
+  return new Response(answer.body, {
+    status: answer.status,
+    headers: answer.headers,
+  });
+}
+
 /** Headers of an event stream. */
 export function streamHeaders(ctx: Context): Record<string, string> {
   return { ...STREAM_HEADERS, ...ctx.cors };
@@ -49,7 +95,7 @@ export function refuseError(
   ctx: Context,
   error: unknown,
   answer: "text" | "json" = "text",
-): Response {
+): WholeAnswer {
   if (!(error instanceof RequestError)) throw error;
   return refuse(
     ctx,
@@ -69,7 +115,7 @@ export function refuse(
   answer: "text" | "json" = "text",
   headers: Record<string, string> = {},
   outcomeUnknown = false,
-): Response {
+): WholeAnswer {
   warn(ctx, message);
   const body = outcomeUnknown
     ? `${message}; it was not acknowledged, but may still be published`
@@ -93,15 +139,12 @@ export function text(
   status: number,
   body: string,
   headers: Record<string, string> = {},
-): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: {
-      "Content-Type": "text/plain; charset=utf-8",
-      ...ctx.cors,
-      ...headers,
-    },
-  });
+): WholeAnswer {
+  return whole(status, {
+    "Content-Type": "text/plain; charset=utf-8",
+    ...ctx.cors,
+    ...headers,
+  }, body + "\n");
 }
 
 /** A JSON answer (a line break added). */
@@ -110,9 +153,10 @@ export function json(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body) + "\n", {
+): WholeAnswer {
+  return whole(
     status,
-    headers: { "Content-Type": "application/json", ...ctx.cors, ...headers },
-  });
+    { "Content-Type": "application/json", ...ctx.cors, ...headers },
+    JSON.stringify(body) + "\n",
+  );
 }

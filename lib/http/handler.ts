@@ -1,5 +1,6 @@
 /**
- * The HTTP port: `GET PREFIX/ch1/ch2` subscribes, `GET PREFIX/ch1/ch2?t=d`
+ * The HTTP port: `GET PREFIX/ch1/ch2` subscribes (asked for JSON, it answers
+ * the history kept instead), `GET PREFIX/ch1/ch2?t=d`
  * and `POST PREFIX/ch1/ch2` publish, `HEAD` answers with the stream's headers
  * and no body, `OPTIONS` answers CORS preflights.
  *
@@ -17,6 +18,8 @@ import {
   bearerToken,
   cookieValue,
 } from "../auth/auth.ts";
+import type { AuthUrl } from "../auth/auth_url.ts";
+import { alsoAskApp } from "./app_auth.ts";
 import type { Dispatcher } from "../core/dispatch.ts";
 import type { Broker } from "../broker/broker.ts";
 import {
@@ -48,8 +51,11 @@ import {
   streamHeaders,
   text,
   warn,
+  whole,
+  type WholeAnswer,
 } from "./answers.ts";
-import type { Subscriber } from "../core/subscriber.ts";
+import type { HttpAnswer, HttpHandler, HttpRequest } from "./exchange.ts";
+import { historyAnswer, wantsJson } from "./history_answer.ts";
 
 /** Settings of the HTTP handler. */
 export interface HttpHandlerOptions {
@@ -80,6 +86,8 @@ export interface HttpHandlerOptions {
   readonly retryMs?: number;
   /** Who may publish and subscribe. */
   readonly auth: Authorizer;
+  /** The application asked as well (`--auth-url`), if any. */
+  readonly authUrl?: AuthUrl;
   /** Cookie that may carry a subscriber's token. */
   readonly authCookie?: string;
   /** Allowed origins; `["*"]` allows any (without credentials). */
@@ -102,32 +110,6 @@ export interface HttpHandlerOptions {
 }
 
 /**
- * An event stream to open: the engine sends `headers` with status 200,
- * then the subscriber's bytes (read with `take`/`whenReadable`) until it
- * ends, and calls `ended` once the stream is over, however it ended.
- */
-export interface StreamAnswer {
-  readonly kind: "stream";
-  readonly subscriber: Subscriber;
-  readonly headers: Readonly<Record<string, string>>;
-  ended(): void;
-}
-
-/** What the handler answers: a whole response, or an event stream. */
-export type HttpAnswer = Response | StreamAnswer;
-
-/** What an engine tells the handler of a request's connection. */
-export interface RequestInfo {
-  readonly remoteAddr: Deno.NetAddr;
-}
-
-/** The request handler both HTTP engines serve. */
-export type HttpHandler = (
-  request: Request,
-  info: RequestInfo,
-) => Promise<HttpAnswer>;
-
-/**
  * Builds the request handler that both HTTP engines serve (the lean one
  * and `Deno.serve`): one place decides every answer.
  */
@@ -145,7 +127,7 @@ export function createHttpHandler(
   const origins = new Set(options.corsOrigins);
 
   /** CORS headers for this request's origin. */
-  const corsFor = (request: Request): Record<string, string> => {
+  const corsFor = (request: HttpRequest): Record<string, string> => {
     if (anyOrigin) return { "Access-Control-Allow-Origin": "*" };
     const origin = request.headers.get("origin");
     if (origin === null || !origins.has(origin)) return { Vary: "Origin" };
@@ -211,14 +193,11 @@ export function createHttpHandler(
     }
     const method = request.method;
     if (method === "OPTIONS") {
-      return new Response(null, {
-        status: 204,
-        headers: {
-          ...ctx.cors,
-          "Access-Control-Allow-Methods": "GET, HEAD, POST",
-          "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-          "Access-Control-Max-Age": "86400",
-        },
+      return whole(204, {
+        ...ctx.cors,
+        "Access-Control-Allow-Methods": "GET, HEAD, POST",
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": "86400",
       });
     }
     if (method !== "GET" && method !== "HEAD" && method !== "POST") {
@@ -239,7 +218,7 @@ export function createHttpHandler(
     // HEAD is authorised as the subscription it describes, and never
     // publishes: it answers what GET would, without a stream.
     if (method === "HEAD") {
-      return await subscribe(request, params, channels, ctx);
+      return await subscribe(request, params, path, channels, ctx);
     }
 
     let query: PublishRequest;
@@ -256,24 +235,31 @@ export function createHttpHandler(
           "publishing by GET is switched off (--no-get-publish); use POST",
         );
       }
-      const denied = await checkPublisher(request, channels, ctx);
+      const denied = await checkPublisher(request, path, channels, ctx);
       if (denied) return denied;
       return await publish(channels, query, ctx, "text");
     }
-    return await subscribe(request, params, channels, ctx);
+    return await subscribe(request, params, path, channels, ctx);
   };
 
   /** A refusal when the request may not publish to `channels`, else null. */
   async function checkPublisher(
-    request: Request,
+    request: HttpRequest,
+    path: string,
     channels: string[],
     ctx: Context,
     answer: "text" | "json" = "text",
-  ): Promise<Response | null> {
-    const result = await options.auth.checkPublish(
-      bearerToken(request.headers.get("authorization")),
-      channels,
+  ): Promise<WholeAnswer | null> {
+    const result = await alsoAskApp(
+      options.authUrl,
+      await options.auth.checkPublish(
+        bearerToken(request.headers.get("authorization")),
+        channels,
+      ),
+      { action: "publish", request, path, channels, ctx, answer },
+      options.onAuthFailure,
     );
+    if ("kind" in result) return result;
     return result.ok ? null : authFailure(ctx, result, answer);
   }
 
@@ -281,7 +267,7 @@ export function createHttpHandler(
     ctx: Context,
     result: Extract<AuthResult, { ok: false }>,
     answer: "text" | "json",
-  ): Response {
+  ): WholeAnswer {
     options.onAuthFailure?.();
     return refuse(ctx, result.status, result.reason, answer, {
       ...(result.status === 401 ? { "WWW-Authenticate": "Bearer" } : {}),
@@ -289,8 +275,9 @@ export function createHttpHandler(
   }
 
   async function subscribe(
-    request: Request,
+    request: HttpRequest,
     params: URLSearchParams,
+    path: string,
     channels: string[],
     ctx: Context,
   ): Promise<HttpAnswer> {
@@ -306,15 +293,26 @@ export function createHttpHandler(
         return text(ctx, 400, `Last-Event-ID: ${error.message}`);
       }
     }
-    const auth = await options.auth.checkSubscribe(
-      bearerToken(request.headers.get("authorization")) ??
-        (options.authCookie === undefined
-          ? undefined
-          : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
-        params.get("access_token") ?? undefined,
-      channels,
+    const auth = await alsoAskApp(
+      options.authUrl,
+      await options.auth.checkSubscribe(
+        bearerToken(request.headers.get("authorization")) ??
+          (options.authCookie === undefined
+            ? undefined
+            : cookieValue(request.headers.get("cookie"), options.authCookie)) ??
+          params.get("access_token") ?? undefined,
+        channels,
+      ),
+      { action: "subscribe", request, path, channels, ctx, answer: "text" },
+      options.onAuthFailure,
     );
+    if ("kind" in auth) return auth;
     if (!auth.ok) return authFailure(ctx, auth, "text");
+    // Asked for JSON: the history as one answer, no stream, no client slot.
+    if (wantsJson(request.headers.get("accept"))) {
+      const head = request.method === "HEAD";
+      return await historyAnswer(ctx, broker, channels, lastEventId, head);
+    }
     // Streams count until their connection is really over (ended), not
     // only while their subscriber lives: a dropped client whose socket an
     // engine cannot cut at once still holds a place.
@@ -340,7 +338,7 @@ export function createHttpHandler(
       );
     }
     if (request.method === "HEAD") {
-      return new Response(null, { headers: streamHeaders(ctx) });
+      return whole(200, streamHeaders(ctx));
     }
     const subscriber = await broker.subscribe(channels, ctx.source.name, {
       lastEventId,
@@ -370,13 +368,19 @@ export function createHttpHandler(
   }
 
   async function post(
-    request: Request,
+    request: HttpRequest,
     target: RequestTarget,
     channels: string[],
     ctx: Context,
-  ): Promise<Response> {
+  ): Promise<WholeAnswer> {
     // Credentials before the body: a refused publisher costs no reading.
-    const denied = await checkPublisher(request, channels, ctx, "json");
+    const denied = await checkPublisher(
+      request,
+      target.path,
+      channels,
+      ctx,
+      "json",
+    );
     if (denied) {
       await request.body?.cancel();
       return denied;
@@ -410,7 +414,7 @@ export function createHttpHandler(
     request: PublishRequest,
     ctx: Context,
     answer: "text" | "json",
-  ): Promise<Response> {
+  ): Promise<WholeAnswer> {
     if (
       !options.publishRate.allow(
         ctx.address,

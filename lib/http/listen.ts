@@ -37,6 +37,7 @@ export function listenHttp(
   access: Pick<
     HttpHandlerOptions,
     | "auth"
+    | "authUrl"
     | "authCookie"
     | "corsOrigins"
     | "names"

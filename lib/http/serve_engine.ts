@@ -18,7 +18,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
-import type { HttpHandler } from "./handler.ts";
+import type { HttpHandler } from "./exchange.ts";
+import { headerOf, toResponse, type WholeAnswer } from "./answers.ts";
 import { type Subscriber } from "../core/subscriber.ts";
 
 const logger = getLogger(["sse-server", "http"]);
@@ -73,7 +74,7 @@ export function serveWithDeno(
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Promise<Response> => {
     const answer = await handler(request, { remoteAddr: info.remoteAddr });
-    if (answer instanceof Response) return closing(answer);
+    if (answer.kind === "whole") return closing(answer);
     // Settles when the stream is over, rejects when the client went away.
     info.completed.then(answer.ended, answer.ended);
     return new Response(streamBody(answer.subscriber), {
@@ -101,16 +102,15 @@ export function serveWithDeno(
 }
 
 /**
- * The same answer, made to close its connection when it says
+ * The answer as a `Response`, made to close its connection when it says
  * `Connection: close`: its text, then an error instead of its end.
  */
-async function closing(response: Response): Promise<Response> {
-  if (response.headers.get("connection")?.toLowerCase() !== "close") {
-    return response;
+function closing(answer: WholeAnswer): Response {
+  if (headerOf(answer.headers, "connection")?.toLowerCase() !== "close") {
+    return toResponse(answer);
   }
-  const text = new Uint8Array(await response.arrayBuffer());
-  const headers = new Headers(response.headers);
-  headers.delete("content-length");
+  const headers = new Headers(answer.headers);
+  const text = new TextEncoder().encode(answer.body ?? "");
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       if (text.length > 0) controller.enqueue(text);
@@ -119,7 +119,7 @@ async function closing(response: Response): Promise<Response> {
       controller.error(new ConnectionCut("connection closed after the answer"));
     },
   });
-  return new Response(body, { status: response.status, headers });
+  return new Response(body, { status: answer.status, headers });
 }
 
 /**

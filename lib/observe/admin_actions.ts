@@ -41,7 +41,8 @@ export interface ChannelView {
 /** What the admin's channel actions work on. */
 export interface ChannelAdminSource {
   readonly hub: Hub;
-  readonly broker: Broker;
+  /** The broker (asked each time: the server makes it after this). */
+  readonly broker: () => Broker;
   /** The cluster-wide counts, when they are kept. */
   readonly presence?: Presence;
 }
@@ -90,7 +91,8 @@ export class ChannelAdmin {
 
   /** Every channel with subscribers (on any instance) or history, by name. */
   async list(): Promise<ChannelView[]> {
-    const { hub, broker, presence } = this.#source;
+    const { hub, presence } = this.#source;
+    const broker = this.#source.broker();
     const counts = new Map<string, number>(presence?.otherCounts() ?? []);
     for (const [name, local] of hub.channelSizes()) {
       counts.set(name, (counts.get(name) ?? 0) + local);
@@ -153,7 +155,7 @@ export class ChannelAdmin {
     name: string,
   ): Promise<{ channel: string; subscribers: number; forgotten: number }> {
     const view = await this.#view(name);
-    const { broker } = this.#source;
+    const broker = this.#source.broker();
     const forgotten = await broker.forgetHistory(name);
     await broker.broadcast({ kind: "close-channel", channel: name });
     logger.info(
@@ -180,7 +182,8 @@ export class ChannelAdmin {
   }
 
   async #view(name: string): Promise<ChannelView> {
-    const { broker, presence } = this.#source;
+    const { presence } = this.#source;
+    const broker = this.#source.broker();
     const subscribers = this.#subscribersOf(name).length +
       (presence?.others(name) ?? 0);
     const [kept] = await broker.channelHistory(name);

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { getFileSink } from "@logtape/file";
 import {
   configure,
   getLogger,
@@ -17,6 +16,7 @@ import {
   type Sink,
 } from "@logtape/logtape";
 import { errorMessage, ExitCode, StartupError } from "../errors.ts";
+import { LineBatch } from "./line_batch.ts";
 
 /** Where the log goes. */
 export interface LogOptions {
@@ -63,17 +63,20 @@ export interface Logging extends AsyncDisposable {
  */
 export async function setupLogging(options: LogOptions): Promise<Logging> {
   const sinks: Record<string, Sink> = {};
+  const batchOf = (record: LogRecord) =>
+    record.level === "error" || record.level === "fatal";
+  let out: LineBatch | undefined;
   if (options.stdout) {
-    sinks.stdout = (record) => {
-      Deno.stdout.writeSync(encoder.encode(formatRecord(record)));
-    };
+    const batch = new LineBatch(Deno.stdout, reportWriteError);
+    out = batch;
+    sinks.stdout = (record) => batch.add(formatRecord(record), batchOf(record));
   }
-  let file: (Sink & AsyncDisposable) | undefined;
+  let file: LineBatch | undefined;
   if (options.file !== undefined) {
-    file = openFileSink(options.file);
+    file = openFile(options.file);
     // A stable sink in front of the current file, so reopening needs no
     // reconfiguration.
-    sinks.file = (record) => file!(record);
+    sinks.file = (record) => file?.add(formatRecord(record), batchOf(record));
   }
   const names = Object.keys(sinks);
   await configure({
@@ -87,9 +90,9 @@ export async function setupLogging(options: LogOptions): Promise<Logging> {
   return {
     reopen() {
       if (options.file === undefined || file === undefined) return;
-      let next: Sink & AsyncDisposable;
+      let next: LineBatch;
       try {
-        next = openFileSink(options.file);
+        next = openFile(options.file);
       } catch (error) {
         logger.error(
           "{error}; still logging to the old file",
@@ -101,31 +104,38 @@ export async function setupLogging(options: LogOptions): Promise<Logging> {
       }
       const previous = file;
       file = next;
-      // Lines already handed to the old sink are written out before it closes.
-      void previous[Symbol.asyncDispose]();
+      // Lines already handed to the old file are written before it closes.
+      previous[Symbol.dispose]();
       logger.info("log file reopened");
     },
     async [Symbol.asyncDispose]() {
       await reset();
-      await file?.[Symbol.asyncDispose]();
+      file?.[Symbol.dispose]();
       file = undefined;
+      out?.flush();
     },
   };
 }
 
-function openFileSink(path: string): Sink & AsyncDisposable {
+/** A failed log write goes to standard error: the log cannot say it. */
+function reportWriteError(error: unknown): void {
   try {
-    // With nonBlocking the sink is AsyncDisposable; the typings pick the
-    // first (synchronous) overload, hence the cast.
-    return getFileSink(path, {
-      formatter: formatRecord,
-      // Written in the background and synced in batches at least every
-      // 200 ms: syncing the file for every line costs more than the events
-      // being logged, and must not block the event loop.
-      bufferSize: 16384,
-      flushInterval: 200,
-      nonBlocking: true,
-    }) as unknown as Sink & AsyncDisposable;
+    Deno.stderr.writeSync(
+      encoder.encode(`log write failed: ${errorMessage(error)}\n`),
+    );
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
+function openFile(path: string): LineBatch {
+  try {
+    const handle = Deno.openSync(path, {
+      append: true,
+      create: true,
+      write: true,
+    });
+    return new LineBatch(handle, reportWriteError);
   } catch (error) {
     throw new StartupError(
       `cannot open log file ${path}: ${errorMessage(error)}`,

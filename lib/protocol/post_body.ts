@@ -61,6 +61,14 @@ export interface PublishRequest {
   readonly commands: string[];
 }
 
+/** What {@linkcode readBody} reads: a `Request`, or the lean engine's. */
+export interface BodySource {
+  readonly headers: { get(name: string): string | null };
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body if it has arrived already (see `http/exchange.ts`). */
+  bufferedBody?(): Uint8Array | undefined;
+}
+
 /**
  * Reads a request body within `timeoutMs` (else {@linkcode BodyTimeoutError}),
  * refusing it with {@linkcode BodyTooLargeError} as soon
@@ -68,7 +76,7 @@ export interface PublishRequest {
  * reading): an oversize body is never held whole.
  */
 export async function readBody(
-  request: Request,
+  request: BodySource,
   maxBytes: number,
   timeoutMs: number = 30_000,
 ): Promise<Uint8Array> {
@@ -79,6 +87,8 @@ export async function readBody(
       `body of ${declared} bytes is over the limit of ${maxBytes}`,
     );
   }
+  const arrived = request.bufferedBody?.();
+  if (arrived !== undefined) return arrived;
   if (!request.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let total = 0; // counted as it comes, so an endless body stops at the limit

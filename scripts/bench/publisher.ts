@@ -105,10 +105,14 @@ export class ControlLane implements Lane {
   }
 }
 
-/** How a POST body is written for a server. */
-export type PostFormat = "json" | "text";
+/**
+ * How an HTTP publish is written: a JSON POST body (sse-server), a raw
+ * text POST body (nchan), or a GET query (`?message=DATA`, the original's
+ * way).
+ */
+export type PostFormat = "json" | "text" | "query";
 
-/** An HTTP/1.1 keep-alive connection doing one POST at a time. */
+/** An HTTP/1.1 keep-alive connection doing one publish at a time. */
 export class PostLane implements Lane {
   readonly maxBatch: number;
   readonly oneChannelPerBatch = true;
@@ -138,19 +142,9 @@ export class PostLane implements Lane {
   }
 
   async send(events: readonly BenchEvent[]): Promise<void> {
-    const body = this.#format === "text"
-      ? eventData(events[0])
-      : events.length === 1
-      ? JSON.stringify({ data: eventData(events[0]) })
-      : JSON.stringify(events.map((e) => ({ data: eventData(e) })));
-    const type = this.#format === "json" ? "application/json" : "text/plain";
-    const bodyBytes = encoder.encode(body);
-    const head = `POST ${this.#prefix}c${
-      events[0].channel
-    } HTTP/1.1\r\nHost: ${this.#host}\r\nContent-Type: ${type}\r\nContent-Length: ${bodyBytes.length}\r\n\r\n`;
-    const request = new Uint8Array(head.length + bodyBytes.length);
-    request.set(encoder.encode(head));
-    request.set(bodyBytes, head.length);
+    const request = this.#format === "query"
+      ? this.#query(events)
+      : this.#post(events);
     for (let attempt = 0;; attempt++) {
       if (this.#closed) throw new Error("publisher lane closed");
       try {
@@ -174,6 +168,35 @@ export class PostLane implements Lane {
         if (attempt >= 1) throw error;
       }
     }
+  }
+
+  /** `GET PREFIX/cN?message=DATA&…`: each parameter is one event. */
+  #query(events: readonly BenchEvent[]): Uint8Array {
+    const query = events.map((e) =>
+      `message=${encodeURIComponent(eventData(e))}`
+    ).join("&");
+    return encoder.encode(
+      `GET ${this.#prefix}c${
+        events[0].channel
+      }?${query} HTTP/1.1\r\nHost: ${this.#host}\r\n\r\n`,
+    );
+  }
+
+  #post(events: readonly BenchEvent[]): Uint8Array {
+    const body = this.#format === "text"
+      ? eventData(events[0])
+      : events.length === 1
+      ? JSON.stringify({ data: eventData(events[0]) })
+      : JSON.stringify(events.map((e) => ({ data: eventData(e) })));
+    const type = this.#format === "json" ? "application/json" : "text/plain";
+    const bodyBytes = encoder.encode(body);
+    const head = `POST ${this.#prefix}c${
+      events[0].channel
+    } HTTP/1.1\r\nHost: ${this.#host}\r\nContent-Type: ${type}\r\nContent-Length: ${bodyBytes.length}\r\n\r\n`;
+    const request = new Uint8Array(head.length + bodyBytes.length);
+    request.set(encoder.encode(head));
+    request.set(bodyBytes, head.length);
+    return request;
   }
 
   #drop(): void {

@@ -35,7 +35,8 @@ import type { Scenario } from "./scenarios.ts";
 import type { Target } from "./servers.ts";
 import { Histogram } from "./stats.ts";
 
-export type PublisherKind = "control" | "post";
+/** How events are published: control-port lines, HTTP POST or GET query. */
+export type PublisherKind = "control" | "post" | "query";
 
 /** Settings of the generator, the same for every run. */
 export interface GeneratorSettings {
@@ -288,7 +289,7 @@ export async function runOnce(
     (scenario.latencyMs ?? 0) > 0;
   const steadyCount = layout.reduce((a, b) => a + b, 0);
   const saturate = scenario.rate === undefined && scenario.kind !== "idle";
-  const lanes = saturate && publisher === "post" ? settings.postLanes : 1;
+  const lanes = saturate && publisher !== "control" ? settings.postLanes : 1;
   const sendCapacity = scenario.kind === "churn"
     ? Math.ceil((scenario.rate ?? 0) * scenario.durationMs / 1000 * 1.5) + 100
     : 1;
@@ -406,7 +407,11 @@ export async function runOnce(
             target.host,
             target.httpPort,
             target.publishPrefix,
-            target.name === "nchan" ? "text" : "json",
+            target.name === "nchan"
+              ? "text"
+              : publisher === "query"
+              ? "query"
+              : "json",
             settings.postBatch,
           ),
       );

@@ -127,6 +127,18 @@ export function buildScenarios(options: ScenarioOptions): Scenario[] {
     layout,
     durationMs: d(5000, 1500),
   });
+  // Per-user channels: an application backend publishing one event per
+  // user action to a channel its user has open in two tabs.
+  const users = Math.max(1, Math.round((n ?? 10_000) / 2));
+  list.push({
+    name: "users",
+    kind: "channels",
+    description: `${users} channels, 2 subscribers each (${
+      2 * users
+    } in all), one event per request round-robin over the channels as fast as the server takes them`,
+    layout: Array.from({ length: users }, () => 2),
+    durationMs: d(5000, 1500),
+  });
   list.push({
     name: "idle",
     kind: "idle",

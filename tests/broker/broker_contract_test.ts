@@ -8,7 +8,8 @@ import type { Broker, ClusterCommand } from "../../lib/broker/broker.ts";
 import { MemoryBroker } from "../../lib/broker/memory_broker.ts";
 import { RedisBroker } from "../../lib/broker/redis_broker.ts";
 import { Hub } from "../../lib/core/hub.ts";
-import type { SseEvent } from "../../lib/core/sse_format.ts";
+import { parseEvent, type SseEvent } from "../../lib/core/sse_format.ts";
+import type { HistoryPage } from "../../lib/core/history_page.ts";
 import type { Subscriber } from "../../lib/core/subscriber.ts";
 import { startRedis } from "../helpers/redis_server.ts";
 import { BIG, NO_KEEPALIVE, text } from "../helpers/hub_bytes.ts";
@@ -172,6 +173,69 @@ for (const [name, make] of Object.entries(IMPLEMENTATIONS)) {
     const got = await events(sub, 1);
     while (!got.includes("message=live")) got.push(...await events(sub, 1));
     assert.deepEqual(got, ["message=1", "note=2", "message=live"]);
+  });
+
+  Deno.test(`broker contract (${name}): history answers what is kept, oldest first, each once, decoded`, async () => {
+    await using subject = await make();
+    const { broker } = subject;
+    const [both] = await publish(broker, ["c", "d"], [
+      { type: "message", data: "to both" },
+    ]);
+    const [onC, onD] = [
+      ...await publish(broker, ["c"], [{ type: "note", data: "one\ntwo" }]),
+      ...await publish(broker, ["d"], [{ type: "message", data: "on d" }]),
+    ];
+    await publish(broker, ["e"], [{ type: "message", data: "elsewhere" }]);
+    const decode = (page: HistoryPage) =>
+      page.entries.map(({ id, bytes }) => ({
+        id,
+        ...parseEvent(new TextDecoder().decode(bytes)),
+      }));
+    const all = await broker.history(["c", "d", "c"], undefined);
+    assert.deepEqual(decode(all), [
+      { id: both, type: "message", data: "to both" },
+      { id: onC, type: "note", data: "one\ntwo" },
+      { id: onD, type: "message", data: "on d" },
+    ]);
+    assert.equal(all.lastEventId, onD);
+    assert.equal(all.gap, undefined);
+    const after = await broker.history(["c"], both);
+    assert.deepEqual(decode(after).map((e) => e.id), [onC]);
+    assert.equal(after.lastEventId, onC);
+    const none = await broker.history(["c"], onC);
+    assert.deepEqual({ entries: none.entries, last: none.lastEventId }, {
+      entries: [],
+      last: onC,
+    });
+    const earliest = await broker.history(["d"], "earliest");
+    assert.deepEqual(decode(earliest).map((e) => e.id), [both, onD]);
+    assert.equal(earliest.gap, undefined);
+    const empty = await broker.history(["nothing-here"], undefined);
+    assert.deepEqual(empty, { entries: [], lastEventId: null });
+  });
+
+  Deno.test(`broker contract (${name}): history after an id no longer kept, or unknown, says why`, async () => {
+    await using subject = await make();
+    const { broker } = subject;
+    // One more than the 100 kept per channel, and one to miss.
+    const ids = await publish(
+      broker,
+      ["c"],
+      Array.from({ length: 102 }, (_, i) => ({
+        type: "message",
+        data: `${i}`,
+      })),
+    );
+    const expired = await broker.history(["c"], ids[0]);
+    assert.equal(expired.gap, "expired");
+    assert.deepEqual(expired.entries.map((e) => e.id), ids.slice(2));
+    assert.equal(expired.lastEventId, ids[101]);
+    const unknown = await broker.history(["c"], "not-an-id-1");
+    assert.equal(unknown.gap, "unknown id");
+    assert.deepEqual(unknown.entries.map((e) => e.id), ids.slice(2));
+    const kept = await broker.history(["c"], ids[50]);
+    assert.equal(kept.gap, undefined);
+    assert.equal(kept.entries.length, 51);
   });
 
   Deno.test(`broker contract (${name}): a broadcast command reaches this instance`, async () => {

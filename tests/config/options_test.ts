@@ -52,6 +52,9 @@ async function withConfig<T>(
 Deno.test("parseOptions: defaults", async () => {
   const options = await parseOptions([]);
   const expected: Options = {
+    authUrl: undefined,
+    authTimeout: 2,
+    authCache: 0,
     help: false,
     nodaemon: false,
     urlPath: "/",
@@ -454,4 +457,34 @@ Deno.test("config file: a bad command line is still 64, even with a good file", 
   await withConfig("--port 971\n", async (path) => {
     await assertFails(["-C", path, "--bogus"], 64, /--bogus/);
   });
+});
+
+Deno.test("--auth-url must be an http or https URL; --auth-timeout and --auth-cache are seconds", async () => {
+  const options = await parseOptions([
+    "--auth-url",
+    "https://app.example/sse-auth",
+    "--auth-timeout",
+    "0.5",
+    "--auth-cache",
+    "30",
+  ]);
+  assert.equal(options.authUrl, "https://app.example/sse-auth");
+  assert.equal(options.authTimeout, 0.5);
+  assert.equal(options.authCache, 30);
+  for (const bad of ["ftp://app.example/", "app.example/auth", ""]) {
+    assert.match(
+      await assertFails(["--auth-url", bad], 64),
+      /--auth-url must be a URL starting with http:\/\/ or https:\/\//,
+    );
+  }
+  await assertFails(["--auth-timeout", "0"], 64);
+  await assertFails(["--auth-cache", "-1"], 64);
+});
+
+Deno.test("--auth-url may not hold a user or password", async () => {
+  assert.match(
+    await assertFails(["--auth-url", "https://app:s3cret@app.example/"], 64),
+    /--auth-url must not hold a user or password/,
+  );
+  await assertFails(["--auth-url", "https://app@app.example/"], 64);
 });

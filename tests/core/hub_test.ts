@@ -437,3 +437,11 @@ Deno.test("Hub: past the hard limit (limit + backlog + a write) a client is drop
   assert.ok((published - 1) * size <= 4 * size + WRITE_MAX);
   assert.match(sub.slowReason!, /bytes queued$/);
 });
+
+Deno.test("Hub: the user a subscription names is kept on its subscriber", () => {
+  using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  const named = hub.subscribe(["a"], "10.0.0.1:1", { user: "alice" });
+  const anonymous = hub.subscribe(["a"], "10.0.0.2:2");
+  assert.equal(named.user, "alice");
+  assert.equal(anonymous.user, undefined);
+});

@@ -4,6 +4,7 @@ import {
   FieldError,
   formatEvent,
   KEEP_ALIVE,
+  parseEvent,
   type SseEvent,
 } from "../../lib/core/sse_format.ts";
 
@@ -188,4 +189,22 @@ Deno.test("injection: line breaks in data cannot start new fields or events", ()
       );
     }
   }
+});
+
+Deno.test("parseEvent: gives back what formatEvent encoded, as EventSource delivers it", () => {
+  const cases: SseEvent[] = [
+    { type: "message", data: "plain" },
+    { type: "news", data: "one\ntwo", id: "n-1" },
+    { type: "message", data: "", id: "n-2" },
+    { type: "x", data: "\n\ndata: forged\nid: 9\n" },
+    { type: "message", data: "  spaces  : colon" },
+  ];
+  for (const event of cases) {
+    assert.deepEqual(parseEvent(formatEvent(event)), event);
+  }
+  // CR and CRLF in the data come back as LF, as an EventSource joins lines.
+  assert.deepEqual(parseEvent(formatEvent({ type: "m", data: "a\r\nb\rc" })), {
+    type: "m",
+    data: "a\nb\nc",
+  });
 });

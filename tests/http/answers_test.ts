@@ -1,7 +1,7 @@
 // The one place an error becomes an HTTP answer: every error of the family
 // keeps its status, headers and message; anything else is a bug, thrown on.
 import assert from "node:assert/strict";
-import { refuseError } from "../../lib/http/answers.ts";
+import { refuseError, toResponse } from "../../lib/http/answers.ts";
 import { RequestError } from "../../lib/errors.ts";
 import {
   CommandRefusedError,
@@ -34,7 +34,7 @@ Deno.test("refuseError: each error of the family answers with its own status, he
     [new ClusterUnavailableError("Redis is down"), 503],
   ];
   for (const [error, status] of cases) {
-    const response = refuseError(ctx, error, "json");
+    const response = toResponse(refuseError(ctx, error, "json"));
     assert.equal(response.status, status, error.name);
     const body = await response.json();
     assert.equal(body.error, `${error.message}; nothing was published`);
@@ -43,7 +43,9 @@ Deno.test("refuseError: each error of the family answers with its own status, he
     }
   }
   assert.equal(
-    refuseError(ctx, new BodyTimeoutError("slow")).headers.get("connection"),
+    toResponse(refuseError(ctx, new BodyTimeoutError("slow"))).headers.get(
+      "connection",
+    ),
     "close",
   );
   // An outage is not bad input.

@@ -7,13 +7,14 @@ import { RateLimiter } from "../../lib/auth/rate_limit.ts";
 import { MemoryBroker } from "../../lib/broker/memory_broker.ts";
 import type { Dispatcher } from "../../lib/core/dispatch.ts";
 import { Hub } from "../../lib/core/hub.ts";
-import {
-  createHttpHandler,
-  type HttpAnswer,
-  type HttpHandler,
-  type StreamAnswer,
-} from "../../lib/http/handler.ts";
+import { createHttpHandler } from "../../lib/http/handler.ts";
+import type {
+  HttpAnswer,
+  HttpHandler,
+  StreamAnswer,
+} from "../../lib/http/exchange.ts";
 import { InstructionError } from "../../lib/protocol/instruction.ts";
+import { toResponse } from "../../lib/http/answers.ts";
 import { BIG, NO_KEEPALIVE, text } from "../helpers/hub_bytes.ts";
 
 const INFO = {
@@ -63,13 +64,14 @@ async function setUp(maxClients = 10): Promise<{
 }
 
 function asStream(answer: HttpAnswer): StreamAnswer {
-  assert.ok(!(answer instanceof Response), "expected a stream");
+  assert.ok(answer.kind === "stream", "expected a stream");
   return answer;
 }
 
+/** A whole answer as `Deno.serve` would send it. */
 function asResponse(answer: HttpAnswer): Response {
-  assert.ok(answer instanceof Response, "expected a response");
-  return answer;
+  assert.ok(answer.kind === "whole", "expected a whole answer");
+  return toResponse(answer);
 }
 
 Deno.test("handler: GET subscribes with a typed stream answer; POST and GET publish to it; ended() lets it go", async () => {
@@ -109,7 +111,7 @@ Deno.test("handler: refusals come before any effect, each with its status", asyn
   using _ = hub;
   const status = async (url: string, init?: RequestInit) => {
     const answer = await handle(url, init);
-    if (!(answer instanceof Response)) {
+    if (answer.kind === "stream") {
       answer.ended();
       return `a stream for ${url}`;
     }
@@ -148,4 +150,22 @@ Deno.test("handler: refusals come before any effect, each with its status", asyn
   const first = asStream(await handle("/news"));
   assert.equal(await status("/news"), 503);
   first.ended();
+});
+
+Deno.test("handler: Accept: application/json answers the history, with no stream and no client slot", async () => {
+  const { hub, handle } = await setUp(1);
+  using _ = hub;
+  const stream = asStream(await handle("/news"));
+  const json = { headers: { Accept: "application/json" } };
+  await handle("/news?message=kept", json); // publishing wins over Accept
+  const answer = asResponse(await handle("/news", json));
+  assert.equal(answer.status, 200);
+  const body = await answer.json();
+  assert.deepEqual(body.events.map((e: { data: string }) => e.data), ["kept"]);
+  assert.equal(hub.size, 1);
+  // A stream is still refused: the one slot is taken.
+  assert.equal(asResponse(await handle("/news")).status, 503);
+  const head = asResponse(await handle("/news", { ...json, method: "HEAD" }));
+  assert.equal(head.headers.get("content-type"), "application/json");
+  stream.ended();
 });

@@ -508,3 +508,19 @@ Deno.test("readBody: an endless body is refused at the limit, not read forever",
   // And the body is cancelled, so its source stops producing.
   assert.equal(state.cancelled, true, "the body was not cancelled");
 });
+
+Deno.test("readBody: a body that arrived with the head is taken as it is, with no stream read; an oversize one is still refused first", async () => {
+  const bytes = new TextEncoder().encode("arrived");
+  let streamRead = false;
+  const source = {
+    headers: new Headers({ "content-length": String(bytes.length) }),
+    get body() {
+      streamRead = true;
+      return null;
+    },
+    bufferedBody: () => bytes,
+  };
+  assert.equal(await readBody(source, 100), bytes);
+  assert.ok(!streamRead);
+  await assertTooLarge(readBody(source, 3), "declared over the limit");
+});

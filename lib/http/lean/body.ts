@@ -53,6 +53,19 @@ export class ConnReader {
     return out;
   }
 
+  /**
+   * The next `count` bytes when they have all been read from the
+   * connection already (taken), else undefined (nothing taken).
+   */
+  takeIfBuffered(count: number): Uint8Array | undefined {
+    if (this.busy || this.sendContinue || this.#pending.length < count) {
+      return undefined;
+    }
+    const out = this.#pending.subarray(0, count);
+    this.#pending = this.#pending.subarray(count);
+    return out;
+  }
+
   /** The bytes read from the connection but not taken yet. */
   takeBuffered(): Uint8Array {
     const pending = this.#pending;

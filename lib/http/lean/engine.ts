@@ -38,7 +38,13 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { concatBytes } from "../../core/bytes.ts";
 import { errorMessage, ExitCode, StartupError } from "../../errors.ts";
-import type { HttpAnswer, HttpHandler, StreamAnswer } from "../handler.ts";
+import type {
+  HttpAnswer,
+  HttpHandler,
+  HttpRequest,
+  StreamAnswer,
+} from "../exchange.ts";
+import { headerOf, whole } from "../answers.ts";
 import type { BodyState } from "./body.ts";
 import { latin1 } from "./body.ts";
 import {
@@ -50,7 +56,8 @@ import {
 } from "./head.ts";
 import { buildRequest, canSkipRest, clientKeepsAlive } from "./request.ts";
 import { encodeHead, simpleResponse } from "./response.ts";
-import { SocketConn } from "./socket_conn.ts";
+import { INTERRUPTED, SocketConn } from "./socket_conn.ts";
+import { ReadDeadlines } from "./deadlines.ts";
 import { writeStream } from "./stream.ts";
 
 const logger = getLogger(["sse-server", "http"]);
@@ -71,9 +78,9 @@ export interface LeanHttpOptions {
 }
 
 /** The head timer fired. */
-const TIMED_OUT = Symbol("timed out");
 
 const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
 
 /** First size of the buffer a request head is read into. */
 const HEAD_BUFFER_START = 1024;
@@ -93,6 +100,8 @@ export class LeanHttpServer {
    * between requests.
    */
   readonly #readingHead = new Set<SocketConn>();
+  /** Head timeouts, one timer for all. */
+  readonly #deadlines: ReadDeadlines;
   readonly #tasks = new Set<Promise<void>>();
   /** Settles when the listener has closed (after shutdown). */
   readonly #listenerClosed = Promise.withResolvers<void>();
@@ -108,6 +117,7 @@ export class LeanHttpServer {
     this.#addr = addr;
     this.#options = options;
     this.#handler = handler;
+    this.#deadlines = new ReadDeadlines(options.headTimeoutMs);
     // With TLS a connection is served once its handshake is done; a failed
     // handshake is logged and closes that connection only.
     if (options.tls) {
@@ -198,6 +208,7 @@ export class LeanHttpServer {
       for (const conn of this.#readingHead) conn.close();
     }
     while (this.#tasks.size > 0) await Promise.all(this.#tasks);
+    this.#deadlines[Symbol.dispose]();
     await this.#listenerClosed.promise;
   }
 
@@ -286,7 +297,7 @@ export class LeanHttpServer {
   ): Promise<
     { stream?: StreamAnswer; next?: { carried: Uint8Array; skip: number } }
   > {
-    let built: { request: Request; body: BodyState };
+    let built: { request: HttpRequest; body: BodyState };
     try {
       built = buildRequest(head, rest, conn, this.#options.maxHeadBytes);
     } catch (error) {
@@ -306,26 +317,30 @@ export class LeanHttpServer {
       logger.error("HTTP handler failed: {error}", {
         error: errorMessage(error),
       });
-      answer = new Response("internal error\n", { status: 500 });
+      answer = whole(
+        500,
+        { "Content-Type": "text/plain; charset=utf-8" },
+        "internal error\n",
+      );
     }
     // A stream: no length; it ends when the connection closes.
-    if (!(answer instanceof Response)) return { stream: answer };
+    if (answer.kind === "stream") return { stream: answer };
     let keepAlive = false;
     try {
-      const bytes = new Uint8Array(await answer.arrayBuffer());
+      const bytes = answer.body === null ? EMPTY : encoder.encode(answer.body);
       keepAlive = !this.#closed && clientKeepsAlive(head) &&
-        !hasToken(answer.headers.get("connection"), "close") &&
+        !hasToken(headerOf(answer.headers, "connection") ?? null, "close") &&
         canSkipRest(head, body.unread());
       // Head and body in one write: a second small write could wait for
       // the client's delayed acknowledgement of the first (Nagle).
-      const responseHead = encodeHead(
+      const responseHead = encoder.encode(encodeHead(
         answer.status,
         answer.headers,
         keepAlive,
         bytes.length,
-      );
+      ));
       await conn.write(
-        request.method === "HEAD"
+        request.method === "HEAD" || bytes.length === 0
           ? responseHead
           : concatBytes([responseHead, bytes]),
       );
@@ -369,10 +384,7 @@ export class LeanHttpServer {
     // Pipelined bytes beyond a full buffer: the head ends in the buffer or
     // is too large, so these belong to what follows it.
     const beyond = carried.subarray(length);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), headTimeoutMs);
-    });
+    this.#deadlines.set(conn, Date.now() + headTimeoutMs);
     try {
       let from = 0;
       while (true) {
@@ -407,8 +419,8 @@ export class LeanHttpServer {
         const into = skip > 0
           ? buffer.subarray(0, Math.min(skip, buffer.length))
           : buffer.subarray(length);
-        const n = await Promise.race([conn.read(into), timeout]);
-        if (n === TIMED_OUT) {
+        const n = await conn.readInterruptibly(into);
+        if (n === INTERRUPTED) {
           if (length === 0 && keptAlive) return null;
           throw new HeadError(408, "request head not received in time");
         }
@@ -420,7 +432,8 @@ export class LeanHttpServer {
         else length += n;
       }
     } finally {
-      clearTimeout(timer);
+      this.#deadlines.clear(conn);
+      conn.clearInterrupt();
     }
   }
 }

@@ -14,23 +14,24 @@ const encoder = new TextEncoder();
 /**
  * A response head; with `length` a Content-Length (none for streams), and
  * `Connection` as decided by the engine (the handler's own is not passed on).
+ * Names are sent in lower case, as `Deno.serve` sends them; the values are
+ * the handler's own text, written as they are.
  */
 export function encodeHead(
   status: number,
-  headers: Headers,
+  headers: Readonly<Record<string, string>>,
   keepAlive: boolean,
   length?: number,
-): Uint8Array {
+): string {
   let head = statusLine(status);
-  for (const [name, value] of headers) {
-    if (name !== "connection") head += `${name}: ${value}\r\n`;
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    if (lower === "connection" || lower === "content-length") continue;
+    head += `${lower}: ${headers[name]}\r\n`;
   }
-  if (length !== undefined && !headers.has("content-length")) {
-    head += `content-length: ${length}\r\n`;
-  }
+  if (length !== undefined) head += `content-length: ${length}\r\n`;
   // Said either way, since an HTTP/1.0 client keeps it only when told so.
-  head += `connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
-  return encoder.encode(head);
+  return head + `connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
 }
 
 /**

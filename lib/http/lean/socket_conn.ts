@@ -22,6 +22,9 @@ import type { Socket } from "node:net";
  */
 const MAX_UNREAD = 65536;
 
+/** What {@linkcode SocketConn.readInterruptibly} gives for a deadline. */
+export const INTERRUPTED: unique symbol = Symbol("interrupted");
+
 /**
  * A socket with pull reads (`read`), promised writes (`write`) and
  * callback writes for the streaming hot path (`send`).
@@ -41,6 +44,8 @@ export class SocketConn {
   #error: Error | undefined;
   /** The pending `read`, woken by data, end or error. */
   #wake: (() => void) | undefined;
+  /** Set by `interrupt` until an interruptible read has seen it. */
+  #interrupted = false;
 
   constructor(socket: Socket) {
     this.#socket = socket;
@@ -83,6 +88,40 @@ export class SocketConn {
       if (this.#ended) return null;
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
+    return this.#take(into);
+  }
+
+  /**
+   * As {@linkcode SocketConn.read}, but {@linkcode INTERRUPTED} when
+   * {@linkcode SocketConn.interrupt} came first (a deadline passed).
+   */
+  async readInterruptibly(
+    into: Uint8Array,
+  ): Promise<number | null | typeof INTERRUPTED> {
+    while (this.#received.length === 0) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      if (this.#interrupted) {
+        this.#interrupted = false;
+        return INTERRUPTED;
+      }
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    return this.#take(into);
+  }
+
+  /** Makes a waiting (or the next) interruptible read give up. */
+  interrupt(): void {
+    this.#interrupted = true;
+    this.#notify();
+  }
+
+  /** Forgets an interrupt no read has seen. */
+  clearInterrupt(): void {
+    this.#interrupted = false;
+  }
+
+  #take(into: Uint8Array): number {
     const first = this.#received[0];
     const n = Math.min(first.length, into.length);
     into.set(n === first.length ? first : first.subarray(0, n));

@@ -6,10 +6,12 @@
  * @module
  */
 
-import type { StreamAnswer } from "../handler.ts";
+import type { StreamAnswer } from "../exchange.ts";
 import type { Subscriber } from "../../core/subscriber.ts";
 import { encodeHead } from "./response.ts";
 import type { SocketConn } from "./socket_conn.ts";
+
+const encoder = new TextEncoder();
 
 /**
  * Writes `answer`'s stream on `conn` until it is over, then closes the
@@ -25,7 +27,7 @@ export async function writeStream(
   // otherwise hold the socket and its kernel buffers for minutes.
   subscriber.onDrop(() => conn.close());
   try {
-    await conn.write(encodeHead(200, new Headers(answer.headers), false));
+    await conn.write(encoder.encode(encodeHead(200, answer.headers, false)));
     // Noticing a client that goes away while nothing is written: its end
     // of the connection reads as end-of-file.
     const watch = watchForClose(
