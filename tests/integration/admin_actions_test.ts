@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import { within } from "../helpers/condition.ts";
+import { jsonAnswer, startAuthApp } from "../helpers/auth_app.ts";
 import { get } from "../helpers/publishers.ts";
 import { startRedis } from "../helpers/redis_server.ts";
 import {
@@ -236,6 +237,25 @@ testBothEngines(
     // The stream on another channel goes on.
     await publish(server, "caf%C3%A9", "still here");
     assert.equal((await accented.nextEvent()).data, "still here");
+  },
+);
+
+testBothEngines(
+  "admin: a subscriber's user is what the auth URL named",
+  async (engine) => {
+    await using app = startAuthApp(() => jsonAnswer({ user: "erin" }));
+    await using server = await startServer([
+      "--auth-url",
+      app.url,
+      "--admin-port",
+      "0",
+    ], { engine });
+    const base = await adminUrl(server);
+    await using erin = await connect(`${server.baseUrl}/news`);
+    assert.equal(erin.response.status, 200);
+    const news = await admin<ChannelDetail>(base, "GET", "/channels/news", {});
+    assert.equal(news.status, 200);
+    assert.deepEqual(news.body.clients.map((c) => c.user), ["erin"]);
   },
 );
 
