@@ -117,6 +117,7 @@ async function serve(payload: ChildPayload): Promise<number> {
     await using logging = await setupLogging({
       stdout: options.nodaemon && !detached && options.logFile === undefined,
       file: options.logFile,
+      level: options.logLevel,
     });
     using _guard = guardProcess();
     // Signals are caught from before start-up: one that comes while the

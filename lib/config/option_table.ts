@@ -14,16 +14,16 @@ import {
   choice,
   flag,
   integer,
-  list,
   option,
   optional,
   type OptionSpec,
   port,
   seconds,
   text,
-  url,
   usageError,
 } from "./value_kinds.ts";
+
+import { SECURITY_OPTIONS } from "./security_options.ts";
 
 export type { OptionSpec, Section, ValueKind } from "./value_kinds.ts";
 export { usageError } from "./value_kinds.ts";
@@ -78,6 +78,15 @@ export const OPTION_TABLE = {
     kind: text(),
     arg: "FILE",
     help: "append the log to FILE",
+    section: "main",
+  }),
+  logLevel: option({
+    long: "log-level",
+    kind: choice("debug", "info", "warning", "error"),
+    default: "info" as const,
+    arg: "LEVEL",
+    help:
+      "least severe records logged: info logs every connection, instruction and event, as the original; warning only refusals and problems",
     section: "main",
   }),
   cert: optional({
@@ -295,86 +304,7 @@ export const OPTION_TABLE = {
     help: "address of the admin port",
     section: "main",
   }),
-  publishToken: optional({
-    long: "publish-token",
-    kind: text(),
-    arg: "TOKEN",
-    help:
-      'publishing needs "Authorization: Bearer TOKEN" (HTTP) or a first line "auth TOKEN" (control port); also from $SSE_PUBLISH_TOKEN',
-    section: "security",
-    secret: true,
-  }),
-  publishTokenFile: optional({
-    long: "publish-token-file",
-    kind: text(),
-    arg: "FILE",
-    help: "the same, read from FILE (wins)",
-    section: "security",
-  }),
-  jwtSecret: optional({
-    long: "jwt-secret",
-    kind: text(),
-    arg: "SECRET",
-    help: "accept HS256 JWTs (publish/subscribe claims)",
-    section: "security",
-    secret: true,
-  }),
-  jwtPublicKey: optional({
-    long: "jwt-public-key",
-    kind: text(),
-    arg: "FILE",
-    help: "accept RS256/ES256 JWTs signed for this key",
-    section: "security",
-  }),
-  subscribeAuth: option({
-    long: "subscribe-auth",
-    kind: flag,
-    default: false,
-    help: "subscribing needs a JWT with a subscribe claim",
-    section: "security",
-  }),
-  authCookie: optional({
-    long: "auth-cookie",
-    kind: text(),
-    arg: "NAME",
-    help: "a subscriber's JWT may come in this cookie",
-    section: "security",
-  }),
-  authUrl: optional({
-    long: "auth-url",
-    kind: url("http:", "https:"),
-    arg: "URL",
-    help:
-      "ask the application at URL (POST, JSON; Cookie and Authorization forwarded) before each subscription and HTTP publish: 2xx allows, 401/403 refuse, anything else 503",
-    note: "default: off",
-    section: "security",
-  }),
-  authTimeout: option({
-    long: "auth-timeout",
-    kind: seconds(0.01, 3600),
-    default: 2,
-    arg: "SECONDS",
-    help: "time for the --auth-url application to answer; then 503",
-    section: "security",
-  }),
-  authCache: option({
-    long: "auth-cache",
-    kind: seconds(0, 86_400),
-    default: 0,
-    arg: "SECONDS",
-    help:
-      "reuse an --auth-url decision for the same request (same action, channels, path, address, Cookie and Authorization)",
-    note: ": ask every time",
-    section: "security",
-  }),
-  corsOrigins: option({
-    long: "cors-origin",
-    kind: list,
-    default: ["*"],
-    arg: "LIST",
-    help: "allowed origins, comma-separated",
-    section: "security",
-  }),
+  ...SECURITY_OPTIONS,
   controlBind: optional({
     long: "control-bind",
     kind: text(),

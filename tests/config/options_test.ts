@@ -61,6 +61,7 @@ Deno.test("parseOptions: defaults", async () => {
     port: 8080,
     bind: "0.0.0.0",
     logFile: undefined,
+    logLevel: "info",
     cert: undefined,
     privKey: undefined,
     fifo: undefined,

@@ -4,10 +4,12 @@ import assert from "node:assert/strict";
 import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
+  programCommand,
   type RunningServer,
   startServer,
   waitForFile,
 } from "../helpers/server_process.ts";
+import { within } from "../helpers/condition.ts";
 import { connect } from "../helpers/sse_client.ts";
 
 const encoder = new TextEncoder();
@@ -300,6 +302,62 @@ Deno.test("log: SIGHUP reopens the log file after it was rotated", async () => {
     assert.match(old, /published message="before"/);
     assert.doesNotMatch(old, /published message="after"/);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("log: --log-level warning keeps refusals and leaves out each event and connection", async () => {
+  const dir = await Deno.makeTempDir();
+  const log = `${dir}/sse.log`;
+  // Nothing is logged at info, not even the port chosen: choose it here.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const [command, args] = programCommand([
+    "-n",
+    "--bind",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-l",
+    log,
+    "--log-level",
+    "warning",
+  ]);
+  const server = new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const sent = await within(
+      (async () => {
+        while (true) {
+          try {
+            return await fetch(`${base}/c?message=quiet`);
+          } catch {
+            // Not listening yet.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        }
+      })(),
+      10_000,
+      "the server never answered",
+    );
+    assert.equal(await sent.text(), "OK: 1 event sent to 0 clients\n");
+    // Refused after the publish: once its warning is in the file, an info
+    // line for the publish would be there too.
+    const refused = await fetch(`${base}/c?message=%zz`);
+    assert.equal(refused.status, 400);
+    await refused.text();
+    await waitForFile(log, /warning: http 127\.0\.0\.1:\d+: /);
+    const text = await Deno.readTextFile(log);
+    assert.doesNotMatch(text, /published|listening|connected/);
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
     await Deno.remove(dir, { recursive: true });
   }
 });
