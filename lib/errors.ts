@@ -85,6 +85,14 @@ export class UnavailableError extends RequestError {
   }
 }
 
+/** What a request names does not exist (404): an admin's unknown channel. */
+export class NotFoundError extends RequestError {
+  override name = "NotFoundError";
+  constructor(message: string) {
+    super(404, message);
+  }
+}
+
 /** A request that came while the server halts: refused with 503. */
 export class ShuttingDownError extends UnavailableError {
   override name = "ShuttingDownError";

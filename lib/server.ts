@@ -12,6 +12,9 @@ import type { Broker } from "./broker/broker.ts";
 import { MemoryBroker } from "./broker/memory_broker.ts";
 import { RedisBroker } from "./broker/redis_broker.ts";
 import { redactRedisUrl } from "./broker/cluster.ts";
+import { type ClusterCommand, describeCommand } from "./broker/commands.ts";
+import { ChannelAdmin } from "./observe/admin_actions.ts";
+import { Presence } from "./core/presence.ts";
 import {
   describeSource,
   type Dispatcher,
@@ -44,6 +47,7 @@ import {
 import type { SseEvent } from "./core/sse_format.ts";
 import type { ServerConfig } from "./config/server_config.ts";
 import { type HttpListener, listenHttp } from "./http/listen.ts";
+import { shorten, within } from "./process/timing.ts";
 
 const logger = getLogger(["sse-server", "server"]);
 
@@ -73,6 +77,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
   #control?: ControlPort;
   #fifo?: FifoInput;
   #admin?: AdminServer;
+  #presence?: Presence;
   /** Set by start() before anything can publish or subscribe. */
   #broker!: Broker;
   #halting: Promise<void> | null = null;
@@ -103,7 +108,19 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     const auth = await Authorizer.create(
       config.auth ?? { subscribeAuth: false },
     );
+    // Counts are kept for presence events, and with Redis for the admin's
+    // channel list too (every instance's subscribers).
+    const presence: Presence | undefined = config.presence ||
+        (config.redis !== undefined && config.adminPort !== undefined)
+      ? new Presence({
+        events: config.presence,
+        exchange: config.redis === undefined
+          ? undefined
+          : (local) => server.#broker.exchangeCounts(local),
+      })
+      : undefined;
     const hub = new Hub({
+      onMembership: presence?.onMembership,
       maxQueuedBytes: config.maxClientBuffer,
       maxBacklogBytes: config.maxBacklog,
       keepAliveMs: config.keepAlive * 1000,
@@ -119,7 +136,13 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       maxBlockLength: config.maxBody,
     };
     // The server exists before any input, so none can reach it half-made.
-    const server = new SseServer(config, hub);
+    const server: SseServer = new SseServer(config, hub);
+    server.#presence = presence;
+    const channelAdmin = new ChannelAdmin({
+      hub,
+      broker: () => server.#broker,
+      presence,
+    });
     const limits = config;
     // Counts refusals for metrics; the reason is logged where it happens.
     const counted = async (check: Promise<AuthResult>) => {
@@ -129,9 +152,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     };
     try {
       // The one place that knows which broker there is.
-      const onCommand = (command: string) => {
-        logger.info("cluster: command {command}", { command });
-        if (command === "halt") void server.halt();
+      const onCommand = (command: ClusterCommand) => {
+        logger.info("cluster: command {command}", {
+          command: describeCommand(command),
+        });
+        if (command.kind === "halt") void server.halt();
+        else channelAdmin.closeChannel(command.channel);
       };
       server.#broker = config.redis === undefined
         ? new MemoryBroker(hub, onCommand)
@@ -220,9 +246,11 @@ export class SseServer implements Dispatcher, AsyncDisposable {
                   result.grant.patterns.includes("*"));
             }
             : undefined,
+          actions: channelAdmin,
         }, server);
       }
     } catch (error) {
+      presence?.close();
       hub.close();
       await server.#fifo?.close();
       await server.#control?.close();
@@ -333,7 +361,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
     else if (command === "halt") void this.halt();
     else if (command === "halt-all") {
       // Every instance, this one included, halts when it gets this.
-      this.#broker.broadcast("halt").catch((error) => {
+      this.#broker.broadcast({ kind: "halt" }).catch((error) => {
         logger.error(
           "halt-all not sent ({error}); halting this instance only",
           {
@@ -409,6 +437,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       clients: this.hub.size,
     });
     const streams = [...this.hub.subscribers()];
+    this.#presence?.close();
     this.hub.close();
     // The admin port stays up while the streams drain, so /readyz says
     // "halting" to a load balancer until the HTTP port is closed.
@@ -467,23 +496,4 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       });
     }
   }
-}
-
-/** Whether `promise` settled within `ms`; the timer is cleared either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise.then(() => true, () => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function shorten(data: string): string {
-  return JSON.stringify(data.length > 200 ? data.slice(0, 200) + "…" : data);
 }

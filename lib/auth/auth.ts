@@ -39,7 +39,10 @@ export interface Grant {
   readonly patterns: readonly string[] | null;
   /** When the credential stops being valid (ms since epoch), if ever. */
   readonly expiresAt?: number;
-  /** Who the credential names (the auth URL's `user`), for the admin views. */
+  /**
+   * Who the credential names (the JWT `sub` claim, or the auth URL's
+   * `user`), for the admin views.
+   */
   readonly user?: string;
 }
 
@@ -185,6 +188,7 @@ export class Authorizer {
       grant: {
         patterns,
         ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
+        ...(typeof payload.sub === "string" ? { user: payload.sub } : {}),
       },
     };
   }

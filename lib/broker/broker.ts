@@ -13,6 +13,18 @@ import type { Hub, PublishResult, SubscribeOptions } from "../core/hub.ts";
 import type { SseEvent } from "../core/sse_format.ts";
 import type { Subscriber } from "../core/subscriber.ts";
 import type { HistoryPage } from "../core/history_page.ts";
+import type { ClusterCommand } from "./commands.ts";
+
+export type { ClusterCommand };
+
+/** What a channel keeps for replay, for the admin's channel list. */
+export interface ChannelHistory {
+  readonly name: string;
+  /** Events kept. */
+  readonly events: number;
+  /** The newest kept event's id, null when none is kept. */
+  readonly lastEventId: string | null;
+}
 
 /** Options of {@linkcode Broker.subscribe}: those of the hub, but `hold`. */
 export type BrokerSubscribeOptions = Omit<SubscribeOptions, "hold">;
@@ -60,7 +72,23 @@ export interface Broker {
   /** Null when publishes can be stored and replays read, else why not. */
   notReady(): string | null;
   /** Runs a command on every instance, this one included (`halt-all`). */
-  broadcast(command: string): Promise<void>;
+  broadcast(command: ClusterCommand): Promise<void>;
+  /**
+   * Reports this instance's subscribers per channel and resolves with those
+   * of every other live instance, summed per channel (for `--presence` and
+   * the admin's channel list); the memory broker has no others. Rejects
+   * with an unavailable error when they cannot be exchanged.
+   */
+  exchangeCounts(
+    local: ReadonlyMap<string, number>,
+  ): Promise<ReadonlyMap<string, number>>;
+  /**
+   * What channels keep for replay: `channel`'s alone when given (an empty
+   * list when it keeps nothing), else every channel that keeps anything.
+   */
+  channelHistory(channel?: string): Promise<ChannelHistory[]>;
+  /** Forgets what `channel` keeps; resolves with how many events that was. */
+  forgetHistory(channel: string): Promise<number>;
   /** Stops, releasing connections; the hub is closed by its owner. */
   close(): Promise<void>;
 }

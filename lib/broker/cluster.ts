@@ -232,6 +232,11 @@ export class RedisCluster implements AsyncDisposable {
     }
   }
 
+  /** The command connection, shared with `redis_channels.ts`. */
+  get client(): Client {
+    return this.#client;
+  }
+
   /** Whether both connections to Redis are up. */
   get connected(): boolean {
     return this.#client.isReady && this.#reader.isReady;

@@ -8,7 +8,12 @@
 import type { Hub, PublishResult } from "../core/hub.ts";
 import type { SseEvent } from "../core/sse_format.ts";
 import type { Subscriber } from "../core/subscriber.ts";
-import type { Broker, BrokerSubscribeOptions } from "./broker.ts";
+import type {
+  Broker,
+  BrokerSubscribeOptions,
+  ChannelHistory,
+  ClusterCommand,
+} from "./broker.ts";
 import { EARLIEST } from "../core/history.ts";
 import {
   type HistoryPage,
@@ -19,10 +24,10 @@ import {
 /** Ids, history and replay in this process's memory. */
 export class MemoryBroker implements Broker {
   readonly hub: Hub;
-  readonly #onCommand: (command: string) => void;
+  readonly #onCommand: (command: ClusterCommand) => void;
 
   /** `onCommand` runs what {@linkcode MemoryBroker.broadcast} sends. */
-  constructor(hub: Hub, onCommand: (command: string) => void) {
+  constructor(hub: Hub, onCommand: (command: ClusterCommand) => void) {
     this.hub = hub;
     this.#onCommand = onCommand;
   }
@@ -62,9 +67,27 @@ export class MemoryBroker implements Broker {
     return null;
   }
 
-  broadcast(command: string): Promise<void> {
+  broadcast(command: ClusterCommand): Promise<void> {
     this.#onCommand(command);
     return Promise.resolve();
+  }
+
+  /** There is no other instance: nothing to add. */
+  exchangeCounts(
+    _local: ReadonlyMap<string, number>,
+  ): Promise<ReadonlyMap<string, number>> {
+    return Promise.resolve(new Map());
+  }
+
+  channelHistory(channel?: string): Promise<ChannelHistory[]> {
+    const all = [...this.hub.history.channels()];
+    return Promise.resolve(
+      channel === undefined ? all : all.filter((c) => c.name === channel),
+    );
+  }
+
+  forgetHistory(channel: string): Promise<number> {
+    return Promise.resolve(this.hub.history.clear(channel));
   }
 
   close(): Promise<void> {

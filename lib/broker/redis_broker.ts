@@ -15,7 +15,12 @@ import type { Hub, PublishResult } from "../core/hub.ts";
 import { gapEvent } from "../core/notices.ts";
 import type { SseEvent } from "../core/sse_format.ts";
 import type { Subscriber } from "../core/subscriber.ts";
-import type { Broker, BrokerSubscribeOptions } from "./broker.ts";
+import type {
+  Broker,
+  BrokerSubscribeOptions,
+  ChannelHistory,
+  ClusterCommand,
+} from "./broker.ts";
 import { EARLIEST } from "../core/history.ts";
 import {
   type HistoryPage,
@@ -28,6 +33,8 @@ import {
   isStreamId,
   RedisCluster,
 } from "./cluster.ts";
+import { decodeCommand, encodeCommand } from "./commands.ts";
+import { RedisChannels } from "./redis_channels.ts";
 
 const logger = getLogger(["sse-server", "broker"]);
 
@@ -35,25 +42,48 @@ const logger = getLogger(["sse-server", "broker"]);
 export class RedisBroker implements Broker {
   readonly hub: Hub;
   readonly #cluster: RedisCluster;
+  readonly #channels: RedisChannels;
+  /** Whether counts were ever exchanged, so a clean stop withdraws them. */
+  #counted = false;
   /** `--history 0`: nothing is answered from history. */
   readonly #historyOff: boolean;
 
-  private constructor(hub: Hub, cluster: RedisCluster, historyOff: boolean) {
+  private constructor(
+    hub: Hub,
+    cluster: RedisCluster,
+    options: Pick<ClusterOptions, "prefix" | "commandTimeoutMs" | "history">,
+  ) {
     this.hub = hub;
     this.#cluster = cluster;
-    this.#historyOff = historyOff;
+    this.#historyOff = options.history === 0;
+    this.#channels = new RedisChannels(
+      cluster.client,
+      options.prefix,
+      options.commandTimeoutMs,
+    );
   }
 
   /**
    * Connects (in the background if Redis is not up yet) and starts
-   * delivering what the stream holds to `hub`'s subscribers.
+   * delivering what the stream holds to `hub`'s subscribers; commands
+   * read from the stream go to `onCommand`, those this version does not
+   * know are logged and ignored.
    */
-  static start(options: ClusterOptions, hub: Hub): RedisBroker {
-    return new RedisBroker(
-      hub,
-      RedisCluster.start(options, hub),
-      options.history === 0,
-    );
+  static start(
+    options: Omit<ClusterOptions, "onCommand"> & {
+      readonly onCommand: (command: ClusterCommand) => void;
+    },
+    hub: Hub,
+  ): RedisBroker {
+    const cluster = RedisCluster.start({
+      ...options,
+      onCommand: (text) => {
+        const command = decodeCommand(text);
+        if (command) options.onCommand(command);
+        else logger.warn("Redis: unknown command {text} ignored", { text });
+      },
+    }, hub);
+    return new RedisBroker(hub, cluster, options);
   }
 
   /** Appends to Redis; the count is of this instance's subscribers. */
@@ -112,11 +142,35 @@ export class RedisBroker implements Broker {
     return this.#cluster.connected ? null : "Redis is not connected";
   }
 
-  broadcast(command: string): Promise<void> {
-    return this.#cluster.broadcast(command);
+  broadcast(command: ClusterCommand): Promise<void> {
+    return this.#cluster.broadcast(encodeCommand(command));
   }
 
-  close(): Promise<void> {
+  exchangeCounts(
+    local: ReadonlyMap<string, number>,
+  ): Promise<ReadonlyMap<string, number>> {
+    this.#counted = true;
+    return this.#channels.exchangeCounts(local);
+  }
+
+  channelHistory(channel?: string): Promise<ChannelHistory[]> {
+    return this.#channels.channelHistory(channel);
+  }
+
+  forgetHistory(channel: string): Promise<number> {
+    return this.#channels.forgetHistory(channel);
+  }
+
+  async close(): Promise<void> {
+    // Others stop counting this instance's subscribers at once, not when
+    // its counts expire.
+    if (this.#counted && this.#cluster.connected) {
+      await this.#channels.withdraw().catch((error) => {
+        logger.warn("Redis: counts not withdrawn: {error}", {
+          error: errorMessage(error),
+        });
+      });
+    }
     return this.#cluster.close();
   }
 

@@ -237,6 +237,14 @@ export const OPTION_TABLE = {
     help: "reconnection delay sent to clients (retry:)",
     section: "main",
   }),
+  presence: option({
+    long: "presence",
+    kind: flag,
+    default: false,
+    help:
+      "tell subscribers how many subscribe to each of their channels (event: sse-presence), at most once a second per channel",
+    section: "main",
+  }),
   maxBody: option({
     long: "max-body",
     kind: integer(1024, 1 << 30, true),

@@ -213,6 +213,35 @@ export class History {
   }
 
   /**
+   * Each channel that keeps events (not {@linkcode NO_CHANNEL}): how many
+   * and the newest id, for the admin's channel list.
+   */
+  *channels(): IterableIterator<
+    { name: string; events: number; lastEventId: string | null }
+  > {
+    for (const [name, log] of this.#channels) {
+      if (name === NO_CHANNEL || log.size === 0) continue;
+      const last = log.entries[log.entries.length - 1];
+      yield { name, events: log.size, lastEventId: last?.id ?? null };
+    }
+  }
+
+  /**
+   * Forgets everything `channel` keeps (the admin's `DELETE /channels`).
+   * A client that reconnects after an event dropped here is told of a gap
+   * ("expired"), as when events age out. Returns how many it kept.
+   */
+  clear(channel: string, now = Date.now()): number {
+    const log = this.#channels.get(channel);
+    if (!log) return 0;
+    const kept = log.size;
+    while (log.size > 0) this.#drop(log, now);
+    this.#forgottenSeq = Math.max(this.#forgottenSeq, log.droppedSeq);
+    this.#channels.delete(channel);
+    return kept;
+  }
+
+  /**
    * What a client on `channels` (empty: every channel) that last saw
    * `lastEventId` has missed, in order and without duplicates.
    */

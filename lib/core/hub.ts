@@ -38,18 +38,14 @@
  * @module
  */
 
-import { AUTH_EXPIRED, gapEvent } from "./notices.ts";
+import { AUTH_EXPIRED } from "./notices.ts";
 import { getLogger } from "@logtape/logtape";
 import { Backlog } from "./backlog.ts";
 import { concatBytes, WRITE_MAX } from "./bytes.ts";
 import { History, type HistoryOptions, NO_CHANNEL } from "./history.ts";
-import {
-  encodeEvent,
-  encodeRetry,
-  KEEP_ALIVE,
-  type SseEvent,
-} from "./sse_format.ts";
+import { encodeEvent, KEEP_ALIVE, type SseEvent } from "./sse_format.ts";
 import { SharedChunk } from "./shared_chunk.ts";
+import { streamStart } from "./stream_start.ts";
 import {
   type CloseReason,
   Subscriber,
@@ -71,6 +67,8 @@ export interface HubOptions {
   readonly history?: HistoryOptions;
   /** What logs call a subscriber (default "client"). */
   readonly label?: string;
+  /** Told of every subscriber that joins (true) or leaves (false): presence. */
+  readonly onMembership?: (subscriber: Subscriber, joined: boolean) => void;
 }
 
 /** What a publish achieved. */
@@ -93,7 +91,7 @@ export interface SubscribeOptions {
   readonly address?: string;
   /** End the stream at this time (ms since epoch), when its token expires. */
   readonly expiresAt?: number;
-  /** Who the client is (the auth URL's `user`), if known. */
+  /** Who the client is (the JWT `sub` or the auth URL's `user`), if known. */
   readonly user?: string;
   /**
    * Hold live events back until `Subscriber.release()`: the caller fetches a
@@ -252,22 +250,7 @@ export class Hub implements Disposable {
     // What the stream starts with. Collected and queued in the same
     // synchronous step as the registration below, so no event can fall
     // between the replay and the live events, or come twice.
-    const start: { bytes: Uint8Array; events: number; id?: string }[] = [];
-    if (options.retryMs !== undefined) {
-      start.push({ bytes: encodeRetry(options.retryMs), events: 0 });
-    }
-    if (options.lastEventId !== undefined && this.history.enabled) {
-      const replay = this.history.replay(unique, options.lastEventId);
-      if (replay.gap) {
-        start.push({
-          bytes: gapEvent(options.lastEventId, replay.gap),
-          events: 1,
-        });
-      }
-      for (const { bytes, id } of replay.entries) {
-        start.push({ bytes, events: 1, id });
-      }
-    }
+    const start = streamStart(this.history, unique, options);
     let startBytes = 0;
     for (const item of start) startBytes += item.bytes.length;
     // A shared chunk must not reach the new subscriber from its middle.
@@ -294,6 +277,7 @@ export class Hub implements Disposable {
       subscriber.enqueue(bytes, events, now, id);
     }
     if (options.hold) subscriber.hold();
+    subscriber.user = options.user;
     if (options.address !== undefined) {
       this.#addressOf.set(subscriber, options.address);
       this.#byAddress.set(
@@ -301,7 +285,6 @@ export class Hub implements Disposable {
         this.clientsFrom(options.address) + 1,
       );
     }
-    subscriber.user = options.user;
     if (options.expiresAt !== undefined) {
       subscriber.expiresAt = options.expiresAt;
       this.#expiring.add(subscriber);
@@ -316,6 +299,7 @@ export class Hub implements Disposable {
         set.add(subscriber);
       }
     }
+    this.#options.onMembership?.(subscriber, true);
     logger.info(
       "{label} {id} connected from {addr}, channels: {channels}",
       {
@@ -469,6 +453,7 @@ export class Hub implements Disposable {
         if (set.size === 0) this.#byChannel.delete(channel);
       }
     }
+    this.#options.onMembership?.(sub, false);
     const fields = {
       label: this.#options.label ?? "client",
       id: sub.id,

@@ -18,12 +18,8 @@ import {
 } from "./backlog.ts";
 import { SharedChunk, takeWrite } from "./shared_chunk.ts";
 
-/** Why a subscriber's stream ended. */
-export type CloseReason =
-  | "client disconnected"
-  | "slow consumer"
-  | "server halting"
-  | "token expired";
+import type { CloseReason } from "./close_reason.ts";
+export type { CloseReason };
 
 /** Totals shared by every subscriber of a hub, for metrics. */
 export interface TrafficTotals {

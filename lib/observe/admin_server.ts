@@ -1,8 +1,9 @@
 /**
  * The admin listener (`--admin-port`): `/status` (JSON), `/metrics`
- * (Prometheus), `/` (a live dashboard) and `/events` (the dashboard's own
- * event stream, one snapshot a second). Off by default and bound to
- * loopback unless `--admin-bind` says otherwise.
+ * (Prometheus), `/` (a live dashboard), `/events` (the dashboard's own
+ * event stream, one snapshot a second) and the channel and client actions
+ * of `admin_actions.ts`. Off by default and bound to loopback unless
+ * `--admin-bind` says otherwise.
  *
  * @module
  */
@@ -50,6 +51,13 @@ export interface AdminOptions {
    * `?access_token=` for the dashboard page and its stream) that this accepts.
    */
   readonly authorize?: (credential: string | undefined) => Promise<boolean>;
+  /**
+   * The channel and client actions (`admin_actions.ts`): the answer for
+   * their paths, null for any other.
+   */
+  readonly actions?: {
+    handle(method: string, path: string): Promise<Response | null>;
+  };
 }
 
 /** What the dashboard receives every interval. */
@@ -140,7 +148,11 @@ export class AdminServer implements AsyncDisposable {
             );
           }
         }
-        return this.#handle(request, target.path, info);
+        const action = await options.actions?.handle(
+          request.method,
+          target.path,
+        );
+        return action ?? this.#handle(request, target.path, info);
       });
     } catch (error) {
       this.#dashboard.close();

@@ -149,6 +149,7 @@ export function takeSnapshot(
       connectedAt: sub.connectedAt.toISOString(),
       channels: sub.channels,
       lastEventId: sub.lastEventId ?? null,
+      user: sub.user ?? null,
       eventsSent: sub.eventsQueued,
       bytesSent: sub.bytesSent,
       bytesQueued: sub.queuedBytes,

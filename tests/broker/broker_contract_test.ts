@@ -4,7 +4,7 @@
 // broadcast to this instance too. The Redis broker runs against a real
 // redis-server.
 import assert from "node:assert/strict";
-import type { Broker } from "../../lib/broker/broker.ts";
+import type { Broker, ClusterCommand } from "../../lib/broker/broker.ts";
 import { MemoryBroker } from "../../lib/broker/memory_broker.ts";
 import { RedisBroker } from "../../lib/broker/redis_broker.ts";
 import { Hub } from "../../lib/core/hub.ts";
@@ -18,10 +18,12 @@ import { pollUntil, within } from "../helpers/condition.ts";
 /** A broker under test, its commands as received, and how to end it. */
 interface Subject extends AsyncDisposable {
   readonly broker: Broker;
-  readonly commands: string[];
+  readonly commands: ClusterCommand[];
 }
 
 type Make = () => Promise<Subject>;
+
+const CLOSE_NEWS: ClusterCommand = { kind: "close-channel", channel: "news" };
 
 const IMPLEMENTATIONS: Readonly<Record<string, Make>> = {
   memory: () => {
@@ -30,7 +32,7 @@ const IMPLEMENTATIONS: Readonly<Record<string, Make>> = {
       keepAliveMs: NO_KEEPALIVE,
       history: { maxPerChannel: 100, maxAgeMs: 3_600_000 },
     });
-    const commands: string[] = [];
+    const commands: ClusterCommand[] = [];
     const broker = new MemoryBroker(hub, (command) => commands.push(command));
     return Promise.resolve({
       broker,
@@ -44,7 +46,7 @@ const IMPLEMENTATIONS: Readonly<Record<string, Make>> = {
   redis: async () => {
     const redis = await startRedis();
     const hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
-    const commands: string[] = [];
+    const commands: ClusterCommand[] = [];
     const broker = RedisBroker.start({
       url: redis.url,
       history: 100,
@@ -241,7 +243,7 @@ for (const [name, make] of Object.entries(IMPLEMENTATIONS)) {
     const deadline = Date.now() + 5000;
     while (true) {
       try {
-        await subject.broker.broadcast("status");
+        await subject.broker.broadcast(CLOSE_NEWS);
         break;
       } catch (error) {
         if (Date.now() > deadline) throw error;
@@ -249,10 +251,87 @@ for (const [name, make] of Object.entries(IMPLEMENTATIONS)) {
       }
     }
     // Redis hands it back through the stream: wait for it to come.
-    await pollUntil(() => subject.commands.includes("status"), {
+    await pollUntil(() => subject.commands.length > 0, {
       timeoutMs: 5000,
       timeout: () => new Error("the command never came back"),
     });
-    assert.deepEqual(subject.commands, ["status"]);
+    assert.deepEqual(subject.commands, [CLOSE_NEWS]);
+  });
+
+  Deno.test(`broker contract (${name}): channel history is listed and forgotten`, async () => {
+    await using subject = await make();
+    assert.ok(await subject.broker.waitReady(5000));
+    const first = await subject.broker.publish(["news", "sport"], [
+      { type: "message", data: "1" },
+    ]);
+    const second = await subject.broker.publish(["news"], [
+      { type: "message", data: "2" },
+    ]);
+    const kept = await subject.broker.channelHistory();
+    assert.deepEqual(
+      kept.sort((a, b) => a.name.localeCompare(b.name)),
+      [
+        { name: "news", events: 2, lastEventId: second.ids[0] },
+        { name: "sport", events: 1, lastEventId: first.ids[0] },
+      ],
+    );
+    assert.deepEqual(await subject.broker.channelHistory("sport"), [
+      { name: "sport", events: 1, lastEventId: first.ids[0] },
+    ]);
+    assert.equal(await subject.broker.forgetHistory("news"), 2);
+    assert.deepEqual(await subject.broker.channelHistory("news"), []);
+    assert.deepEqual(
+      (await subject.broker.channelHistory()).map((c) => c.name),
+      ["sport"],
+    );
+    // A client that saw the first event is told the rest is gone.
+    const sub = await subject.broker.subscribe(["news"], "test", {
+      lastEventId: first.ids[0],
+    });
+    try {
+      const [gap] = await events(sub, 1);
+      assert.match(gap, /^sse-gap=/);
+    } finally {
+      sub.close("client disconnected");
+    }
   });
 }
+
+Deno.test("memory broker: there are no other instances' counts", async () => {
+  using hub = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  const broker = new MemoryBroker(hub, () => {});
+  const others = await broker.exchangeCounts(new Map([["news", 3]]));
+  assert.equal(others.size, 0);
+});
+
+Deno.test("redis broker: instances exchange their counts and a clean stop withdraws them", async () => {
+  await using redis = await startRedis();
+  using hubA = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  using hubB = new Hub({ maxQueuedBytes: BIG, keepAliveMs: NO_KEEPALIVE });
+  const options = {
+    url: redis.url,
+    history: 100,
+    historyAgeMs: 3_600_000,
+    onCommand: () => {},
+  };
+  const a = RedisBroker.start(options, hubA);
+  const b = RedisBroker.start(options, hubB);
+  try {
+    assert.ok(await a.waitReady(5000));
+    assert.ok(await b.waitReady(5000));
+    // Nobody else has reported yet.
+    assert.deepEqual(
+      [...await a.exchangeCounts(new Map([["news", 2], ["sport", 1]]))],
+      [],
+    );
+    const seenByB = await b.exchangeCounts(new Map([["news", 5]]));
+    assert.deepEqual(Object.fromEntries(seenByB), { news: 2, sport: 1 });
+    const seenByA = await a.exchangeCounts(new Map([["news", 2]]));
+    assert.deepEqual(Object.fromEntries(seenByA), { news: 5 });
+    await a.close();
+    assert.deepEqual([...await b.exchangeCounts(new Map())], []);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

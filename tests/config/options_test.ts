@@ -78,6 +78,7 @@ Deno.test("parseOptions: defaults", async () => {
     historyAge: 3600,
     historyBytes: 67108864,
     retry: undefined,
+    presence: false,
     maxBody: 1048576,
     noGetPublish: false,
     httpEngine: "lean",
