@@ -9,9 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import { AdminServer } from "./observe/admin_server.ts";
 import { ControlPort } from "./inputs/control_port.ts";
 import type { Broker } from "./broker/broker.ts";
-import { MemoryBroker } from "./broker/memory_broker.ts";
-import { RedisBroker } from "./broker/redis_broker.ts";
-import { redactRedisUrl } from "./broker/cluster.ts";
+import { openBroker } from "./broker/open_broker.ts";
 import { type ClusterCommand, describeCommand } from "./broker/commands.ts";
 import { ChannelAdmin } from "./observe/admin_actions.ts";
 import { Presence } from "./core/presence.ts";
@@ -20,12 +18,7 @@ import {
   type Dispatcher,
   type Source,
 } from "./core/dispatch.ts";
-import {
-  errorMessage,
-  ExitCode,
-  ShuttingDownError,
-  StartupError,
-} from "./errors.ts";
+import { errorMessage, ShuttingDownError } from "./errors.ts";
 import { FifoInput } from "./inputs/fifo.ts";
 import { Authorizer, type AuthResult } from "./auth/auth.ts";
 import { AuthUrl } from "./auth/auth_url.ts";
@@ -47,7 +40,8 @@ import {
 import type { SseEvent } from "./core/sse_format.ts";
 import type { ServerConfig } from "./config/server_config.ts";
 import { type HttpListener, listenHttp } from "./http/listen.ts";
-import { shorten, within } from "./process/timing.ts";
+import { within } from "./process/grace.ts";
+import { shorten } from "./process/log.ts";
 
 const logger = getLogger(["sse-server", "server"]);
 
@@ -151,7 +145,6 @@ export class SseServer implements Dispatcher, AsyncDisposable {
       return result;
     };
     try {
-      // The one place that knows which broker there is.
       const onCommand = (command: ClusterCommand) => {
         logger.info("cluster: command {command}", {
           command: describeCommand(command),
@@ -159,36 +152,7 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         if (command.kind === "halt") void server.halt();
         else channelAdmin.closeChannel(command.channel);
       };
-      server.#broker = config.redis === undefined
-        ? new MemoryBroker(hub, onCommand)
-        : RedisBroker.start({
-          url: config.redis,
-          password: config.redisPassword,
-          history: config.history,
-          historyAgeMs: config.historyAge * 1000,
-          commandTimeoutMs: config.redisTimeout * 1000,
-          onCommand,
-        }, hub);
-      // The ports open only once the broker can serve: no first client is
-      // answered with a gap, no first publish refused, for a connection
-      // still being made.
-      if (!(await server.#broker.waitReady(0))) {
-        logger.info("waiting for Redis at {url} (up to {seconds} s)", {
-          url: redactRedisUrl(config.redis!),
-          seconds: config.redisStartTimeout,
-        });
-        if (
-          !(await server.#broker.waitReady(config.redisStartTimeout * 1000))
-        ) {
-          throw new StartupError(
-            `Redis at ${
-              redactRedisUrl(config.redis!)
-            } could not be reached within ${config.redisStartTimeout} s`,
-            ExitCode.unavailable,
-          );
-        }
-        logger.info("Redis: connected");
-      }
+      server.#broker = await openBroker(config, hub, onCommand);
       server.#http = await listenHttp(config, server.#broker, server, {
         auth,
         // Asked for HTTP subscriptions and publishes only: the control

@@ -105,11 +105,6 @@ return ids
 
 const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
 
-/** A Redis URL without its password, for logs and reports. */
-export function redactRedisUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
-}
-
 /** Whether `id` is a Redis stream id (`ms-seq`), as every id here is. */
 export function isStreamId(id: string): boolean {
   return STREAM_ID.test(id);

@@ -9,7 +9,7 @@
 
 import type { ServerConfig } from "../config/server_config.ts";
 import { OPTION_TABLE, type OptionName } from "../config/option_table.ts";
-import { redactRedisUrl } from "../broker/cluster.ts";
+import { redactRedisUrl } from "../broker/redis_url.ts";
 import type { Hub } from "../core/hub.ts";
 import type { Source } from "../core/dispatch.ts";
 import type { SseEvent } from "../core/sse_format.ts";

@@ -31,6 +31,11 @@ export interface LogOptions {
 const encoder = new TextEncoder();
 const logger = getLogger(["sse-server", "log"]);
 
+/** `data` as JSON, cut after 200 characters: published data in a log line. */
+export function shorten(data: string): string {
+  return JSON.stringify(data.length > 200 ? data.slice(0, 200) + "…" : data);
+}
+
 /** The time stamp of the last second formatted, reused within it. */
 let stampSecond = -1;
 let stampText = "";

@@ -1,6 +1,6 @@
 /**
- * Small helpers of the server's shutdown and logs: waiting for a promise
- * at most so long, and shortening published data for a log line.
+ * Grace periods of a halt: waiting for a part to stop, at most so long,
+ * before cutting it off.
  *
  * @module
  */
@@ -21,9 +21,4 @@ export async function within(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** `data` as JSON, cut after 200 characters: for log lines. */
-export function shorten(data: string): string {
-  return JSON.stringify(data.length > 200 ? data.slice(0, 200) + "…" : data);
 }
