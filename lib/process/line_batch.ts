@@ -1,10 +1,12 @@
 /**
- * Log lines written in batches: a line is formatted when it is logged and
- * written with the others of its batch, in one write, at most
- * {@linkcode FLUSH_MS} later (or at once when the batch reaches
- * {@linkcode BATCH_CHARS}, or for an error). One write per line (a system
- * call, and a sync of the file after it in LogTape's file sink) cost more
- * than the publish it logged.
+ * Log lines written in batches when they come fast: a line is written at
+ * once when nothing was written in the last {@linkcode FLUSH_MS}; within
+ * that time it waits, and is written with the others of its batch, in one
+ * write, at most {@linkcode FLUSH_MS} later (or at once when the batch
+ * reaches {@linkcode BATCH_CHARS}, or for an error). A quiet server's log
+ * is as prompt as a line per write; a busy one's costs a write per batch.
+ * One write per line (a system call, and a sync of the file after it in
+ * LogTape's file sink) cost more than the publish it logged.
  *
  * Nothing is synced to disk: the lines are the kernel's once written, as
  * with the original's buffered log; a batch still waiting is lost only if
@@ -33,6 +35,8 @@ export class LineBatch implements Disposable {
   #lines: string[] = [];
   #chars = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last batch was written (ms, monotonic). */
+  #lastWrite = -Infinity;
 
   /** `onError` hears of a failed write (its lines are dropped). */
   constructor(target: LineTarget, onError: (error: unknown) => void) {
@@ -44,7 +48,11 @@ export class LineBatch implements Disposable {
   add(line: string, urgent = false): void {
     this.#lines.push(line);
     this.#chars += line.length;
-    if (urgent || this.#chars >= BATCH_CHARS) {
+    if (
+      urgent || this.#chars >= BATCH_CHARS ||
+      (this.#timer === undefined &&
+        performance.now() - this.#lastWrite >= FLUSH_MS)
+    ) {
       this.flush();
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
@@ -61,6 +69,7 @@ export class LineBatch implements Disposable {
       this.#timer = undefined;
     }
     if (this.#lines.length === 0) return;
+    this.#lastWrite = performance.now();
     const bytes = encoder.encode(this.#lines.join(""));
     this.#lines = [];
     this.#chars = 0;

@@ -283,6 +283,7 @@ Deno.test("browser: EventSource reconnects after its connection is cut and is se
     new RegExp(`\\r\\nlast-event-id: ${witnessed[2].id}\\r\\n`, "i"),
   );
   // The server saw the browser come back as a second client of its own.
+  await server.waitForOutput(/(client \d+ connected from[^]*){3}/);
   const connections = server.output().match(/client \d+ connected from/g);
   assert.equal(connections?.length, 3, server.output());
 

@@ -20,6 +20,8 @@ Deno.test("HTTP/2: two subscriptions share one TLS connection and both receive e
   });
   await using news = await connect(`${server.baseUrl}/news`, { client });
   await using sport = await connect(`${server.baseUrl}/sport`, { client });
+  // The log may be written a moment after the streams opened.
+  await server.waitForOutput(/(client \d+ connected from[^]*){2}/);
   const ports = [
     ...server.output().matchAll(
       /client \d+ connected from 127\.0\.0\.1:(\d+)/g,
