@@ -13,7 +13,7 @@
  * @module
  */
 
-import { MAX_FIELD_LINES, parseFieldLine } from "./head.ts";
+import { FieldMap, MAX_FIELD_LINES, parseFieldLine } from "./head.ts";
 import type { SocketConn } from "./socket_conn.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -225,7 +225,7 @@ async function readTrailers(
   reader: ConnReader,
   maxBytes: number,
 ): Promise<void> {
-  const trailers = new Headers();
+  const trailers = new FieldMap();
   let bytes = 0;
   for (let lines = 0;; lines++) {
     const line = await reader.line(maxBytes - bytes);

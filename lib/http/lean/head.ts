@@ -14,6 +14,7 @@
 
 import { RequestError } from "../../errors.ts";
 import { BadTargetError, isValidHost, parseTarget } from "../target.ts";
+import type { HeaderLookup } from "../exchange.ts";
 
 /** A request head refused: the status to answer with and why. */
 export class HeadError extends RequestError {
@@ -41,7 +42,31 @@ export interface ParsedHead {
   /** `1.0` or `1.1`. */
   readonly version: string;
   readonly target: string;
-  readonly headers: Headers;
+  readonly headers: FieldMap;
+}
+
+/**
+ * Header fields by case-insensitive name, repeated ones joined with ", "
+ * as `Headers` joins them. Not a `Headers`: the parser has checked every
+ * name and value already, and `Headers` checks them again on each append.
+ */
+export class FieldMap implements HeaderLookup {
+  readonly #fields = new Map<string, string>();
+
+  /** Adds a field; a repeated name gets the value appended. */
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const before = this.#fields.get(key);
+    this.#fields.set(key, before === undefined ? value : `${before}, ${value}`);
+  }
+
+  get(name: string): string | null {
+    return this.#fields.get(name.toLowerCase()) ?? null;
+  }
+
+  has(name: string): boolean {
+    return this.#fields.has(name.toLowerCase());
+  }
 }
 
 /** Limits on a request head. */
@@ -64,7 +89,7 @@ export const MAX_FIELD_LINES = 100;
  * Appends one `name: value` line to `headers`, refusing malformed ones
  * (for head and trailer lines alike).
  */
-export function parseFieldLine(line: string, headers: Headers): void {
+export function parseFieldLine(line: string, headers: FieldMap): void {
   const colon = line.indexOf(":");
   const name = colon > 0 ? line.slice(0, colon) : "";
   const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
@@ -131,7 +156,7 @@ export function parseHead(text: string, limits: HeadLimits): ParsedHead {
       `request headers larger than ${limits.maxHeaderBytes} bytes`,
     );
   }
-  const headers = new Headers();
+  const headers = new FieldMap();
   let hosts = 0;
   let lines = 0;
   for (const line of fields === "" ? [] : fields.split("\r\n")) {

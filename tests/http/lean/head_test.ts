@@ -110,3 +110,15 @@ Deno.test("parseHead: the target's limit gives 414, the header lines' 431, each 
     431,
   );
 });
+
+Deno.test("parseHead: header names in any case; a repeated field is joined with a comma, as Headers joins it", () => {
+  const head = parseHead(
+    "GET / HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\nACCEPT: text/html\r\nX-Y: 1",
+    { maxTargetBytes: 1024, maxHeaderBytes: 1024 },
+  );
+  assert.equal(head.headers.get("accept"), "text/plain, text/html");
+  assert.equal(head.headers.get("Accept"), "text/plain, text/html");
+  assert.ok(head.headers.has("x-y"));
+  assert.ok(!head.headers.has("x-z"));
+  assert.equal(head.headers.get("x-z"), null);
+});
