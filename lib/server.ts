@@ -150,7 +150,9 @@ export class SseServer implements Dispatcher, AsyncDisposable {
           command: describeCommand(command),
         });
         if (command.kind === "halt") void server.halt();
-        else channelAdmin.closeChannel(command.channel);
+        else if (command.kind === "close-channel") {
+          channelAdmin.closeChannel(command.channel);
+        } else channelAdmin.closeClientHere(command.instance, command.id);
       };
       server.#broker = await openBroker(config, hub, onCommand);
       server.#http = await listenHttp(config, server.#broker, server, {

@@ -34,6 +34,11 @@ export interface Broker {
   /** The hub whose subscribers this instance serves. */
   readonly hub: Hub;
   /**
+   * This instance's id among those sharing the broker (new at every
+   * start); absent when it is alone (the memory broker).
+   */
+  readonly instance?: string;
+  /**
    * Publishes `events` to `channels`: gives each an id, keeps it for replay
    * and delivers it to this instance's subscribers (at once, or when the
    * broker hands it back). Resolves once the events are stored; rejects

@@ -20,6 +20,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createClient } from "redis";
+import { timeLimited } from "./time_limit.ts";
 import { errorMessage, UnavailableError } from "../errors.ts";
 import type { Hub } from "../core/hub.ts";
 import { InstructionError } from "../protocol/instruction.ts";
@@ -344,28 +345,17 @@ export class RedisCluster implements AsyncDisposable {
   }
 
   /** `promise`, or an unavailable error once the command timeout passes. */
-  async #timed<T>(promise: Promise<T>): Promise<T> {
+  #timed<T>(promise: Promise<T>): Promise<T> {
     const ms = this.#options.commandTimeoutMs ?? 2000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      return await Promise.race([
-        promise,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new ClusterUnavailableError(
-                  `Redis did not answer within ${ms / 1000} s`,
-                  { outcomeUnknown: true },
-                ),
-              ),
-            ms,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return timeLimited(
+      promise,
+      ms,
+      () =>
+        new ClusterUnavailableError(
+          `Redis did not answer within ${ms / 1000} s`,
+          { outcomeUnknown: true },
+        ),
+    );
   }
 
   async close(): Promise<void> {

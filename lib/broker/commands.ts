@@ -1,6 +1,6 @@
 /**
  * Commands every instance runs (`halt-all`, the admin's `DELETE
- * /channels/NAME`), typed here and written as text where they travel
+ * /channels/NAME` and `DELETE /clients/ID`), typed here and written as text where they travel
  * (the Redis stream's `cmd` field). `halt` stays the bare word it always
  * was, so instances of an earlier version still understand it.
  *
@@ -11,7 +11,13 @@
 export type ClusterCommand =
   | { readonly kind: "halt" }
   /** End every stream subscribed to `channel`. */
-  | { readonly kind: "close-channel"; readonly channel: string };
+  | { readonly kind: "close-channel"; readonly channel: string }
+  /** End client `id` of instance `instance` (the others ignore it). */
+  | {
+    readonly kind: "close-client";
+    readonly instance: string;
+    readonly id: number;
+  };
 
 /** The command as text, for the stream. */
 export function encodeCommand(command: ClusterCommand): string {
@@ -30,6 +36,18 @@ export function decodeCommand(text: string): ClusterCommand | null {
     ) {
       return { kind: "close-channel", channel: value.channel };
     }
+    if (
+      typeof value === "object" && value !== null &&
+      "kind" in value && value.kind === "close-client" &&
+      "instance" in value && typeof value.instance === "string" &&
+      "id" in value && Number.isSafeInteger(value.id)
+    ) {
+      return {
+        kind: "close-client",
+        instance: value.instance,
+        id: value.id as number,
+      };
+    }
   } catch {
     // Not JSON: unknown, like any other text.
   }
@@ -40,5 +58,7 @@ export function decodeCommand(text: string): ClusterCommand | null {
 export function describeCommand(command: ClusterCommand): string {
   return command.kind === "halt"
     ? "halt"
-    : `close-channel ${JSON.stringify(command.channel)}`;
+    : command.kind === "close-channel"
+    ? `close-channel ${JSON.stringify(command.channel)}`
+    : `close-client ${command.id} of ${command.instance}`;
 }

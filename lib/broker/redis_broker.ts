@@ -86,6 +86,11 @@ export class RedisBroker implements Broker {
     return new RedisBroker(hub, cluster, options);
   }
 
+  /** This instance's id among those sharing Redis. */
+  get instance(): string {
+    return this.#channels.instance;
+  }
+
   /** Appends to Redis; the count is of this instance's subscribers. */
   async publish(
     channels: readonly string[],

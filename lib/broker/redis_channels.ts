@@ -19,6 +19,7 @@ import type { createClient } from "redis";
 import { errorMessage } from "../errors.ts";
 import type { ChannelHistory } from "./broker.ts";
 import { ClusterUnavailableError } from "./cluster.ts";
+import { timeLimited } from "./time_limit.ts";
 
 type Client = ReturnType<typeof createClient>;
 
@@ -196,30 +197,21 @@ export class RedisChannels {
 
   /** `promise`, or an unavailable error when Redis fails or is too slow. */
   async #run<T>(what: string, promise: Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await Promise.race([
+      return await timeLimited(
         promise,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new ClusterUnavailableError(
-                  `Redis did not ${what} within ${this.#timeoutMs / 1000} s`,
-                ),
-              ),
-            this.#timeoutMs,
-          );
-        }),
-      ]);
+        this.#timeoutMs,
+        () =>
+          new ClusterUnavailableError(
+            `Redis did not ${what} within ${this.#timeoutMs / 1000} s`,
+          ),
+      );
     } catch (error) {
       if (error instanceof ClusterUnavailableError) throw error;
       throw new ClusterUnavailableError(
         `Redis could not ${what}: ${errorMessage(error)}`,
         { cause: error },
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

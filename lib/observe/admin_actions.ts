@@ -6,7 +6,9 @@
  *   `{"channels":[{"name","subscribers","history","lastEventId"}, …]}`.
  * - `GET /channels/NAME`: that channel, with this instance's subscribers
  *   under `clients` (id, address, connected since, user).
- * - `DELETE /clients/ID`: ends that stream of this instance now.
+ * - `DELETE /clients/ID`: ends that stream now. With several instances a
+ *   client's id names its instance too (`INSTANCE.N`), and a stream of
+ *   another instance is ended there, told by a cluster command (`202`).
  * - `DELETE /channels/NAME`: ends every stream subscribed to it, on every
  *   instance, and forgets its history.
  *
@@ -72,7 +74,8 @@ export class ChannelAdmin {
       if (name === undefined) return notAllowed("DELETE");
       if (kind === "clients") {
         if (method !== "DELETE") return notAllowed("DELETE");
-        return Response.json(this.closeClient(name));
+        const closed = await this.closeClient(name);
+        return Response.json(closed, { status: closed.closed ? 200 : 202 });
       }
       if (method === "GET" || method === "HEAD") {
         return Response.json(await this.channel(name));
@@ -113,7 +116,7 @@ export class ChannelAdmin {
   async channel(name: string): Promise<
     ChannelView & {
       readonly clients: {
-        id: number;
+        id: number | string;
         address: string;
         connectedAt: string;
         user: string | null;
@@ -124,7 +127,7 @@ export class ChannelAdmin {
     return {
       ...view,
       clients: this.#subscribersOf(name).map((sub) => ({
-        id: sub.id,
+        id: this.#clientId(sub),
         address: sub.remoteAddr,
         connectedAt: sub.connectedAt.toISOString(),
         user: sub.user ?? null,
@@ -132,19 +135,60 @@ export class ChannelAdmin {
     };
   }
 
-  /** Ends the stream of client `id` (a number) now; 404 if there is none. */
-  closeClient(id: string): { id: number; closed: true } {
-    const number = /^[1-9]\d{0,15}$/.test(id) ? Number(id) : NaN;
-    const sub = [...this.#source.hub.subscribers()].find((s) =>
-      s.id === number
-    );
+  /**
+   * Ends the stream of client `id` now: this instance's client number, or
+   * with several instances `INSTANCE.N` as listed, whose own instance ends
+   * it (told by a cluster command when it is another: `closed` false, as
+   * whether it still exists is known there only). 404 when it is not one
+   * of this instance's clients.
+   */
+  async closeClient(
+    id: string,
+  ): Promise<{ id: number | string; closed: boolean }> {
+    const broker = this.#source.broker();
+    let number = /^[1-9]\d{0,15}$/.test(id) ? Number(id) : NaN;
+    if (broker.instance !== undefined) {
+      const qualified = /^([0-9a-f-]{36})\.([1-9]\d{0,15})$/.exec(id);
+      number = qualified ? Number(qualified[2]) : NaN;
+      if (qualified && qualified[1] !== broker.instance) {
+        await broker.broadcast({
+          kind: "close-client",
+          instance: qualified[1],
+          id: number,
+        });
+        logger.info("admin: closing client {id} sent to its instance", { id });
+        return { id, closed: false };
+      }
+    }
+    const sub = this.#find(number);
     if (!sub) throw new NotFoundError(`no client ${JSON.stringify(id)}`);
+    this.#close(sub);
+    return { id: this.#clientId(sub), closed: true };
+  }
+
+  /** Ends client `id` if `instance` is this one: for the cluster command. */
+  closeClientHere(instance: string, id: number): void {
+    if (instance !== this.#source.broker().instance) return;
+    const sub = this.#find(id);
+    if (sub) this.#close(sub);
+  }
+
+  #find(id: number): Subscriber | undefined {
+    return [...this.#source.hub.subscribers()].find((s) => s.id === id);
+  }
+
+  #close(sub: Subscriber): void {
     logger.info("admin: closing client {id} at {addr}", {
       id: sub.id,
       addr: sub.remoteAddr,
     });
     sub.close("closed by admin");
-    return { id: sub.id, closed: true };
+  }
+
+  /** A client's id as the admin shows it: qualified by its instance. */
+  #clientId(sub: Subscriber): number | string {
+    const instance = this.#source.broker().instance;
+    return instance === undefined ? sub.id : `${instance}.${sub.id}`;
   }
 
   /**

@@ -31,7 +31,7 @@ interface ChannelView {
 
 interface ChannelDetail extends ChannelView {
   clients: {
-    id: number;
+    id: number | string;
     address: string;
     connectedAt: string;
     user: string | null;
@@ -369,4 +369,59 @@ Deno.test("admin with --redis: every instance counted, history from Redis, a cha
   const still = await get(`${one.baseUrl}/weather?message=sunny`);
   assert.equal(still.status, 200, still.body);
   assert.equal((await other.nextEvent()).data, "sunny");
+});
+
+Deno.test("admin with --redis: a client's id names its instance, and any instance ends its stream", async () => {
+  await using redis = await startRedis();
+  await using one = await instance(redis.url);
+  await using two = await instance(redis.url);
+  const [baseOne, baseTwo] = [await adminUrl(one), await adminUrl(two)];
+  await using there = await connect(`${two.baseUrl}/news`);
+  await using stays = await connect(`${two.baseUrl}/news`);
+  const detail = await admin<ChannelDetail>(baseTwo, "GET", "/channels/news");
+  assert.equal(detail.body.clients.length, 2);
+  const [first] = detail.body.clients;
+  assert.match(String(first.id), /^[0-9a-f-]{36}\.\d+$/);
+
+  // Asked of the other instance: sent to the stream's own, which ends it.
+  const sent = await admin<Record<string, unknown>>(
+    baseOne,
+    "DELETE",
+    `/clients/${first.id}`,
+    {},
+  );
+  assert.deepEqual(sent, {
+    status: 202,
+    body: { id: first.id, closed: false },
+  });
+  // One of the two streams ends (the listing says which was first).
+  await within(
+    Promise.race([there.ended, stays.ended]),
+    5000,
+    "the deleted client's stream to end",
+  );
+  await two.waitForOutput(/admin: closing client \d+ at /);
+  const left = await admin<ChannelDetail>(baseTwo, "GET", "/channels/news");
+  assert.equal(left.body.clients.length, 1);
+  assert.notEqual(left.body.clients[0].id, first.id);
+
+  // Asked of its own instance: ended there and then; a bare number or an
+  // id of no client is unknown.
+  const [last] = left.body.clients;
+  const own = await admin<Record<string, unknown>>(
+    baseTwo,
+    "DELETE",
+    `/clients/${last.id}`,
+    {},
+  );
+  assert.deepEqual(own, { status: 200, body: { id: last.id, closed: true } });
+  for (const unknown of ["1", `${String(last.id).split(".")[0]}.999`]) {
+    const answer = await admin<{ error: string }>(
+      baseTwo,
+      "DELETE",
+      `/clients/${unknown}`,
+      {},
+    );
+    assert.equal(answer.status, 404, unknown);
+  }
 });
