@@ -65,7 +65,8 @@ export class Subscriber {
   readonly id: number;
   readonly remoteAddr: string;
   readonly channels: readonly string[];
-  readonly connectedAt: Date = new Date();
+  /** When it joined (ms since epoch): a number, as a `Date` per stream cost 96 bytes. */
+  readonly connectedAt: number = Date.now();
   /** Hub-private mark used to deliver an event once to a multi-channel subscriber. */
   mark = 0;
   /** Time (ms since epoch) of the last enqueue, for keep-alives. */

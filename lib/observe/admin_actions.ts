@@ -129,7 +129,7 @@ export class ChannelAdmin {
       clients: this.#subscribersOf(name).map((sub) => ({
         id: this.#clientId(sub),
         address: sub.remoteAddr,
-        connectedAt: sub.connectedAt.toISOString(),
+        connectedAt: new Date(sub.connectedAt).toISOString(),
         user: sub.user ?? null,
       })),
     };

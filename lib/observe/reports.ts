@@ -146,7 +146,7 @@ export function takeSnapshot(
     list.push({
       id: sub.id,
       remoteAddr: sub.remoteAddr,
-      connectedAt: sub.connectedAt.toISOString(),
+      connectedAt: new Date(sub.connectedAt).toISOString(),
       channels: sub.channels,
       lastEventId: sub.lastEventId ?? null,
       user: sub.user ?? null,

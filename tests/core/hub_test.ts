@@ -365,7 +365,7 @@ Deno.test("Subscriber: reports its address, channels and counts", () => {
     info.bytesQueued,
     new TextEncoder().encode(wire(e1, e2)).length,
   );
-  assert.ok(info.connectedAt instanceof Date);
+  assert.ok(Math.abs(info.connectedAt - Date.now()) < 60_000);
   // Ids are distinct.
   assert.notEqual(hub.subscribe([], "y").id, sub.id);
 });

@@ -223,17 +223,21 @@ export class LeanHttpServer {
     this.#connections.add(conn);
     // The last resort: whatever goes wrong with one connection is a bug to
     // log with its peer, never a reason for the process to end.
-    const task = this.#serve(conn).catch((error) => {
+    // One derived promise per connection: an idle stream's connection
+    // keeps as little as it can.
+    const over = (): void => {
+      this.#connections.delete(conn);
+      conn.close();
+      this.#tasks.delete(task);
+    };
+    const task: Promise<void> = this.#serve(conn).then(over, (error) => {
       logger.error("http {addr}: internal error, connection closed: {error}", {
         addr: `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`,
         error: errorMessage(error),
       });
-    }).finally(() => {
-      this.#connections.delete(conn);
-      conn.close();
+      over();
     });
     this.#tasks.add(task);
-    task.finally(() => this.#tasks.delete(task));
   }
 
   /** Serves the requests of one connection, in order. */

@@ -44,6 +44,8 @@ export class SocketConn {
   #error: Error | undefined;
   /** The pending `read`, woken by data, end or error. */
   #wake: (() => void) | undefined;
+  /** Called once at the end, when `discardUntilEnd` asked for it. */
+  #onEnd: (() => void) | undefined;
   /** Set by `interrupt` until an interruptible read has seen it. */
   #interrupted = false;
 
@@ -136,18 +138,19 @@ export class SocketConn {
   }
 
   /**
-   * Reads and drops everything until the client ends its side, the
-   * connection closes or fails: how a stream notices its client has gone.
+   * Reads and drops everything from now on, and calls `onEnd` once the
+   * client ends its side, the connection closes or fails: how a stream
+   * notices its client has gone. A callback, not a promise: an idle stream
+   * then keeps no promise or suspended function for it.
    */
-  async discardUntilEnd(): Promise<void> {
+  discardUntilEnd(onEnd: () => void): void {
     this.#discarding = true;
     this.#received.length = 0;
     this.#receivedBytes = 0;
     this.#paused = false;
     this.#socket.resume();
-    while (!this.#ended && !this.#error) {
-      await new Promise<void>((resolve) => this.#wake = resolve);
-    }
+    if (this.#ended || this.#error) onEnd();
+    else this.#onEnd = onEnd;
   }
 
   /** Writes all of `bytes`; resolves once the kernel has them. */
@@ -180,5 +183,10 @@ export class SocketConn {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+    const onEnd = this.#onEnd;
+    if (onEnd && (this.#ended || this.#error)) {
+      this.#onEnd = undefined;
+      onEnd();
+    }
   }
 }

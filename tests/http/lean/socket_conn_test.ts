@@ -61,7 +61,9 @@ Deno.test("SocketConn: read returns null once the client ends its side; discardU
   const buffer = new Uint8Array(3);
   assert.equal(await pair.conn.read(buffer), 3);
   assert.equal(new TextDecoder().decode(buffer), "hel");
-  const discarded = pair.conn.discardUntilEnd();
+  const discarded = new Promise<void>((resolve) =>
+    pair.conn.discardUntilEnd(resolve)
+  );
   await pair.client.write(new Uint8Array(1 << 20));
   await pair.client.closeWrite();
   await within(discarded, 5000, "the end of the client's side");
