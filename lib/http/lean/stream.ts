@@ -24,17 +24,19 @@ export function writeStream(
   conn: SocketConn,
   answer: StreamAnswer,
 ): Promise<void> {
-  const { subscriber } = answer;
+  // Only what the stream needs while it lasts is kept: not the answer and
+  // its headers.
+  const { subscriber, ended } = answer;
+  const head = encoder.encode(encodeHead(200, answer.headers, false));
   // A subscriber dropped (a slow consumer, a client gone) cuts its socket
   // at once: a pending write to a client that does not read would
   // otherwise hold the socket and its kernel buffers for minutes.
   subscriber.onDrop(() => conn.close());
   return new Promise<void>((settle) => {
     const over = (): void => {
-      answer.ended();
+      ended();
       settle();
     };
-    const head = encoder.encode(encodeHead(200, answer.headers, false));
     conn.send(head, (error) => {
       if (error) {
         conn.close();
