@@ -24,42 +24,43 @@ export function writeStream(
   conn: SocketConn,
   answer: StreamAnswer,
 ): Promise<void> {
-  // Only what the stream needs while it lasts is kept: not the answer and
-  // its headers.
+  // The callbacks below hold only what the stream needs while it lasts:
+  // not the answer, its headers or the head's bytes (which are used here,
+  // outside any callback, so that none keeps them).
   const { subscriber, ended } = answer;
-  const head = encoder.encode(encodeHead(200, answer.headers, false));
+  let settle!: () => void;
+  const done = new Promise<void>((resolve) => settle = resolve);
+  const over = (): void => {
+    ended();
+    settle();
+  };
   // A subscriber dropped (a slow consumer, a client gone) cuts its socket
   // at once: a pending write to a client that does not read would
   // otherwise hold the socket and its kernel buffers for minutes.
   subscriber.onDrop(() => conn.close());
-  return new Promise<void>((settle) => {
-    const over = (): void => {
-      ended();
-      settle();
-    };
-    conn.send(head, (error) => {
-      if (error) {
-        conn.close();
-        return over();
-      }
-      // The stream is over once both the writing has stopped and the
-      // connection has ended (closing it ends it).
-      let written = false;
-      let gone = false;
-      // Noticing a client that goes away while nothing is written: its
-      // end of the connection reads as end-of-file.
-      conn.discardUntilEnd(() => {
-        gone = true;
-        subscriber.close("client disconnected");
-        if (written) over();
-      });
-      pump(conn, subscriber, () => {
-        written = true;
-        conn.close();
-        if (gone) over();
-      });
+  conn.send(encoder.encode(encodeHead(200, answer.headers, false)), (error) => {
+    if (error) {
+      conn.close();
+      return over();
+    }
+    // The stream is over once both the writing has stopped and the
+    // connection has ended (closing it ends it).
+    let written = false;
+    let gone = false;
+    // Noticing a client that goes away while nothing is written: its end
+    // of the connection reads as end-of-file.
+    conn.discardUntilEnd(() => {
+      gone = true;
+      subscriber.close("client disconnected");
+      if (written) over();
+    });
+    pump(conn, subscriber, () => {
+      written = true;
+      conn.close();
+      if (gone) over();
     });
   });
+  return done;
 }
 
 /**
