@@ -110,7 +110,12 @@ export class SseServer implements Dispatcher, AsyncDisposable {
         events: config.presence,
         exchange: config.redis === undefined
           ? undefined
-          : (local) => server.#broker.exchangeCounts(local),
+          // Nothing to exchange until the broker is open (it may wait
+          // for Redis longer than a presence interval).
+          : (local) =>
+            server.#broker === undefined
+              ? Promise.resolve(new Map())
+              : server.#broker.exchangeCounts(local),
       })
       : undefined;
     const hub = new Hub({

@@ -23,6 +23,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { AuthServiceError } from "../errors.ts";
+import { concatBytes } from "../core/bytes.ts";
 import { type AuthResult, deniedChannel, type Grant } from "./auth.ts";
 
 const logger = getLogger(["sse-server", "auth-url"]);
@@ -382,13 +383,7 @@ async function readLimited(
   } finally {
     reader.releaseLock();
   }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(concatBytes(parts));
 }
 
 /**

@@ -150,7 +150,13 @@ export class Presence implements Disposable {
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(
-      () => void this.#update(),
+      () =>
+        this.#update().catch((error) => {
+          logger.error("presence: update failed: {error}", {
+            error: errorMessage(error),
+          });
+          this.#schedule();
+        }),
       this.#options.intervalMs ?? 1000,
     );
   }

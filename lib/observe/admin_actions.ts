@@ -71,7 +71,9 @@ export class ChannelAdmin {
         if (method !== "GET" && method !== "HEAD") return notAllowed("GET");
         return Response.json({ channels: await this.list() });
       }
-      if (name === undefined) return notAllowed("DELETE");
+      if (name === undefined) {
+        throw new NotFoundError("a client is named by its id: /clients/ID");
+      }
       if (kind === "clients") {
         if (method !== "DELETE") return notAllowed("DELETE");
         const closed = await this.closeClient(name);

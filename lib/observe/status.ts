@@ -16,7 +16,10 @@ export interface ClientStatus {
   /** Channels subscribed to; empty means every channel. */
   readonly channels: readonly string[];
   readonly lastEventId: string | null;
-  /** Who the client is (the JWT `sub`), null when unknown. */
+  /**
+   * Who the client is (the `user` the `--auth-url` application named, else
+   * the JWT `sub`), null when unknown.
+   */
   readonly user: string | null;
   readonly eventsSent: number;
   readonly bytesSent: number;

@@ -81,20 +81,20 @@ export interface Logging extends AsyncDisposable {
  */
 export async function setupLogging(options: LogOptions): Promise<Logging> {
   const sinks: Record<string, Sink> = {};
-  const batchOf = (record: LogRecord) =>
+  const atOnce = (record: LogRecord) =>
     record.level === "error" || record.level === "fatal";
   let out: LineBatch | undefined;
   if (options.stdout) {
     const batch = new LineBatch(Deno.stdout, reportWriteError);
     out = batch;
-    sinks.stdout = (record) => batch.add(formatRecord(record), batchOf(record));
+    sinks.stdout = (record) => batch.add(formatRecord(record), atOnce(record));
   }
   let file: LineBatch | undefined;
   if (options.file !== undefined) {
     file = openFile(options.file);
     // A stable sink in front of the current file, so reopening needs no
     // reconfiguration.
-    sinks.file = (record) => file?.add(formatRecord(record), batchOf(record));
+    sinks.file = (record) => file?.add(formatRecord(record), atOnce(record));
   }
   for (const sink of Object.values(sinks)) formatsAtOnce(sink);
   const names = Object.keys(sinks);

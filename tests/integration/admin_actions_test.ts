@@ -266,6 +266,12 @@ testBothEngines("admin: the methods each path takes", async (engine) => {
   assert.equal(post.status, 405);
   const getClient = await admin(base, "GET", "/clients/1", {});
   assert.equal(getClient.status, 405);
+  // No client is named: nothing there, whatever the method.
+  for (const method of ["GET", "DELETE"]) {
+    const none = await admin<{ error: string }>(base, method, "/clients", {});
+    assert.equal(none.status, 404, method);
+    assert.match(none.body.error, /\/clients\/ID/);
+  }
   // Without a publish token the admin port is open, as before.
   const empty = await admin<{ channels: ChannelView[] }>(
     base,

@@ -12,6 +12,7 @@ import {
   waitForFile,
 } from "../helpers/server_process.ts";
 import { connect } from "../helpers/sse_client.ts";
+import { pollUntil } from "../helpers/condition.ts";
 import { jsonOf, post, type PostResult } from "../helpers/publishers.ts";
 
 /** POSTs `data` to channel c, retrying while the server answers 503. */
@@ -59,10 +60,18 @@ Deno.test("redis: a server started before Redis waits, then serves its first pub
   const dir = await Deno.makeTempDir();
   const log = `${dir}/sse.log`;
   try {
-    const starting = startServer(["--redis", redis.url, "-l", log], {
-      logFile: log,
-    });
+    const starting = startServer(
+      ["--redis", redis.url, "-l", log, "--presence"],
+      { logFile: log },
+    );
     await waitForFile(log, /waiting for Redis at redis:\/\/127\.0\.0\.1/);
+    // Longer than a presence interval (1 s): presence, which runs from the
+    // start, must wait for the broker too, not fail to exchange counts.
+    const waitingSince = Date.now();
+    await pollUntil(() => Date.now() - waitingSince > 1500, {
+      timeoutMs: 5000,
+      timeout: () => new Error("the clock stopped"),
+    });
     assert.doesNotMatch(await Deno.readTextFile(log), /listening for http/);
     await redis.restart();
     await using server = await starting;
@@ -76,6 +85,10 @@ Deno.test("redis: a server started before Redis waits, then serves its first pub
       headers: { "Last-Event-ID": id },
     });
     assert.equal((await sub.nextEvent()).data, "second");
+    assert.doesNotMatch(
+      await Deno.readTextFile(log),
+      /presence: counts not exchanged/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -17,7 +17,10 @@ export class ReadDeadlines implements Disposable {
   readonly #tickMs: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  /** `timeoutMs` is the usual deadline: sweeps come a quarter of it apart. */
+  /**
+   * `timeoutMs` is the usual deadline: sweeps come a quarter of it apart,
+   * but at least 20 ms and at most a second apart.
+   */
   constructor(timeoutMs: number) {
     this.#tickMs = Math.min(1000, Math.max(20, Math.floor(timeoutMs / 4)));
   }

@@ -77,8 +77,6 @@ export interface LeanHttpOptions {
   readonly tls?: { readonly cert: string; readonly key: string };
 }
 
-/** The head timer fired. */
-
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 

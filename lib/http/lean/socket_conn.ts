@@ -169,7 +169,11 @@ export class SocketConn {
     this.#socket.write(bytes, done);
   }
 
-  /** Closes the connection; what was written still goes out. Idempotent. */
+  /**
+   * Closes the connection at once: writes the kernel has not taken yet are
+   * dropped (a stream closes only after its last write's callback).
+   * Idempotent.
+   */
   close(): void {
     this.#socket.destroy();
   }
