@@ -109,9 +109,9 @@ Deno.test("AuthUrl: narrowed channels and a past expiry refuse with 403; 401 pas
 });
 
 Deno.test("AuthUrl: past the questions in flight, a question waits for a place within the timeout, else 503", async () => {
-  await using app = startAuthApp((call) =>
-    call.cookie === "slow" ? null : new Response(null, { status: 204 })
-  );
+  // An application that never answers: every question ends at its timeout,
+  // whether it got a place before then or not.
+  await using app = startAuthApp(() => null);
   const auth = new AuthUrl({
     url: app.url,
     timeoutMs: 300,
@@ -124,14 +124,17 @@ Deno.test("AuthUrl: past the questions in flight, a question waits for a place w
   );
   await app.waitForCalls(1);
   assert.equal(auth.inFlight, 1);
-  // The second question never gets a place: refused at the timeout,
-  // and the application never saw it.
+  // The second question waits for a place, unseen by the application,
+  // and is refused at its timeout.
   const started = Date.now();
-  await assert.rejects(auth.ask(QUESTION), AuthServiceError);
+  const second = auth.ask(QUESTION);
+  assert.equal(auth.waiting, 1);
+  assert.equal(app.calls.length, 1);
+  await assert.rejects(second, AuthServiceError);
   assert.ok(Date.now() - started >= 250);
   await slow;
-  assert.equal(app.calls.length, 1);
   assert.equal(auth.inFlight, 0);
+  assert.equal(auth.waiting, 0);
 });
 
 Deno.test("AuthUrl: a waiting question takes the place a finished one leaves", async () => {
