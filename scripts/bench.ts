@@ -78,7 +78,7 @@ const USAGE = `Usage: deno task bench [options]
                         default), file (-l FILE: LogTape syncs each line to
                         disk) or none (-l /dev/null)
   --server-v8-flags F   more V8 flags for sse-server's Deno (after those it
-                        ships with, lib/v8_flags.ts), e.g. --perf-basic-prof
+                        ships with, lib/config/v8_flags.ts), e.g. --perf-basic-prof
   --server-arg ARG      one more option for sse-server (repeatable), e.g.
                         --server-arg=--http-engine --server-arg=lean
                         to profile it with perf
@@ -190,7 +190,7 @@ const settings: GeneratorSettings = {
 };
 
 const jsonOnly = values["json-only"];
-// The flags the server ships with (lib/v8_flags.ts), then the caller's.
+// The flags the server ships with (lib/config/v8_flags.ts), then the caller's.
 const serverV8Flags = [V8_FLAGS, values["server-v8-flags"]]
   .filter((flags) => flags).join(",");
 const serverLog = values["server-log"] as ServerLog;
@@ -316,7 +316,7 @@ for (const scenario of scenarios) {
         let target: Target | undefined;
         try {
           target = server === "floor"
-            ? await startFloor()
+            ? await startFloor(serverV8Flags)
             : server === "nchan"
             ? await startNchan({
               dir,

@@ -652,15 +652,18 @@ export async function startCluster(options: ClusterOptions): Promise<Target> {
 
 /**
  * Starts the floor server (`floor_server.ts`): the least a Deno `node:net`
- * server spends per publish, for the per-request scenarios.
+ * server spends per publish, for the per-request scenarios. It runs with
+ * the V8 flags given (those sse-server runs with), so that the runtime's
+ * own cost is measured under the same heap settings.
  */
-export async function startFloor(): Promise<Target> {
+export async function startFloor(v8Flags?: string): Promise<Target> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-q",
       "--allow-net",
+      ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
       new URL("./floor_server.ts", import.meta.url).pathname,
       String(port),
     ],
