@@ -53,9 +53,9 @@ const USAGE = `Usage: deno task bench [options]
                         (default 3, 1 with --quick)
   --peer nchan          also run every scenario against nginx + nchan and
                         show ours / nchan ratios
-  --floor               also run channels and users against the floor
-                        server (scripts/bench/floor_server.ts): the least
-                        a Deno node:net server spends per publish
+  --floor               also run channels, users and churn against the
+                        floor server (scripts/bench/floor_server.ts): the
+                        least a Deno node:net server spends per publish
   --subscribers N       subscribers of every scenario (one fanout size)
   --duration S          seconds of publishing per run
   --publisher KIND      control, post or query (GET ?message=…), for
@@ -267,8 +267,8 @@ const servers: ServerName[] = [
 const serversOf = (kind: string): ServerName[] =>
   kind === "cluster"
     ? servers.filter((s) => s === "sse-server")
-    // The floor serves only what the per-request scenarios need.
-    : kind === "channels" && values.floor
+    // The floor serves only what the per-request scenarios and churn need.
+    : (kind === "channels" || kind === "churn") && values.floor
     ? [...servers, "floor"]
     : servers;
 const remarkOf = (kind: string) =>
