@@ -334,21 +334,12 @@ export async function startNchan(options: NchanOptions): Promise<Target> {
     stderr: "piped",
   }).spawn();
   const stderr = drain(child.stderr);
-  let exited = false;
-  child.status.then(() => exited = true);
-  const deadline = Date.now() + 15_000;
-  let ready = false;
-  while (Date.now() < deadline && !exited) {
-    try {
-      const conn = await Deno.connect({ hostname: HOST, port });
-      conn.close();
-      ready = childrenOf(child.pid).length > 0;
-      if (ready) break;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(50);
-  }
+  // Ready once the master has started its worker.
+  const ready = await untilListening(
+    child,
+    port,
+    () => childrenOf(child.pid).length > 0,
+  );
   const errorLog = () => {
     try {
       return Deno.readTextFileSync(`${dir}/nginx-error.log`).slice(-4096);
@@ -651,6 +642,30 @@ export async function startCluster(options: ClusterOptions): Promise<Target> {
 }
 
 /**
+ * Waits, at most 15 s, until `port` on loopback accepts a connection and
+ * `ready()` holds: true then; false when the time is up or `child` exited.
+ */
+async function untilListening(
+  child: Deno.ChildProcess,
+  port: number,
+  ready: () => boolean = () => true,
+): Promise<boolean> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && !exited) {
+    try {
+      (await Deno.connect({ hostname: HOST, port })).close();
+      if (ready()) return true;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(50);
+  }
+  return false;
+}
+
+/**
  * Starts the floor server (`floor_server.ts`): the least a Deno `node:net`
  * server spends per publish, for the per-request scenarios. It runs with
  * the V8 flags given (those sse-server runs with), so that the runtime's
@@ -672,19 +687,7 @@ export async function startFloor(v8Flags?: string): Promise<Target> {
     stderr: "piped",
   }).spawn();
   const stderr = drain(child.stderr);
-  let exited = false;
-  child.status.then(() => exited = true);
-  const deadline = Date.now() + 15_000;
-  let ready = false;
-  while (Date.now() < deadline && !exited && !ready) {
-    try {
-      (await Deno.connect({ hostname: HOST, port })).close();
-      ready = true;
-    } catch {
-      await sleep(50);
-    }
-  }
-  if (!ready) {
+  if (!await untilListening(child, port)) {
     await terminate(child, "SIGKILL", 1000);
     throw new Error(`the floor server did not start\nstderr: ${stderr()}`);
   }
