@@ -34,6 +34,7 @@ import {
 import type { Scenario } from "./scenarios.ts";
 import type { Target } from "./servers.ts";
 import { Histogram } from "./stats.ts";
+import { within } from "../../lib/process/grace.ts";
 
 /** How events are published: control-port lines, HTTP POST or GET query. */
 export type PublisherKind = "control" | "post" | "query";
@@ -162,21 +163,6 @@ export interface RunMetrics {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits for `promise` at most `ms`; true when it settled in time. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise.then(() => true, () => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A worker and the replies it owes. */
