@@ -5,6 +5,8 @@
  * @module
  */
 
+import { timeLimited } from "../../lib/broker/time_limit.ts";
+
 /** Wakes waiters whenever something they may be waiting for has changed. */
 export class Condition {
   #waiters = new Set<() => void>();
@@ -50,25 +52,16 @@ export class Condition {
 }
 
 /** Fails after `ms` unless `promise` settles first. */
-export async function within<T>(
+export function within<T>(
   promise: Promise<T>,
   ms: number,
   what: string,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return timeLimited(
+    promise,
+    ms,
+    () => new Error(`timed out after ${ms} ms: ${what}`),
+  );
 }
 
 /**
